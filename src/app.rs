@@ -1,0 +1,183 @@
+//! The router, shared state and middleware, and serving with graceful shutdown.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use axum::extract::{DefaultBodyLimit, State};
+use axum::http::{Method, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router, ServiceExt, middleware};
+use lettre::message::Mailbox;
+use serde_json::json;
+use tokio::net::TcpListener;
+use tower::Layer;
+use tower_http::cors::{AllowHeaders, AllowOrigin, CorsLayer};
+use tower_http::normalize_path::NormalizePathLayer;
+use tower_http::timeout::TimeoutLayer;
+use tracing::Instrument;
+use uuid::Uuid;
+
+use crate::auth::cookies::CookieJar;
+use crate::auth::keys::KeyPair;
+use crate::auth::password::Passwords;
+use crate::auth::tokens::Tokens;
+use crate::config::Settings;
+use crate::db::Db;
+use crate::email::Mailer;
+use crate::error::detail_response;
+use crate::telemetry::{REQUEST_ID_HEADER, request_context};
+use crate::validation::MAX_BODY_BYTES;
+use crate::{auth, posts, users};
+
+/// Everything a handler needs; cheap to clone.
+#[derive(Clone)]
+pub struct AppState {
+    pub db: Db,
+    pub tokens: Arc<Tokens>,
+    pub passwords: Passwords,
+    pub mailer: Mailer,
+    pub cookies: CookieJar,
+    pub settings: Arc<Settings>,
+}
+
+impl AppState {
+    /// Hands an email to the mailer without making the request wait. A failed
+    /// delivery is logged with the user id and does not fail the request.
+    pub fn deliver_in_background(&self, user_id: Uuid, kind: &'static str, to: Mailbox, email: crate::email::RenderedEmail) -> anyhow::Result<()> {
+        let message = self.mailer.build(to, email)?;
+        let mailer = self.mailer.clone();
+        let span = tracing::Span::current();
+        tokio::spawn(
+            async move {
+                match mailer.send(message).await {
+                    Ok(()) => tracing::info!(%user_id, kind, "delivered an email"),
+                    Err(error) => tracing::error!(%user_id, kind, error = format!("{error:#}"), "email delivery failed"),
+                }
+            }
+            .instrument(span),
+        );
+        Ok(())
+    }
+}
+
+/// A bound, ready-to-serve postgate instance.
+pub struct Application {
+    listener: TcpListener,
+    state: AppState,
+}
+
+impl Application {
+    /// Connects to the database, applies migrations, loads or generates the
+    /// signing key, prepares the mailer and binds the listening socket.
+    pub async fn build(settings: Settings) -> anyhow::Result<Self> {
+        let db = Db::connect(&settings.database).await?;
+        db.migrate().await?;
+        let keys = KeyPair::load(settings.tokens.keys.as_ref(), &settings.data_dir)?;
+        let tokens = Tokens::new(keys, settings.tokens.access_ttl, settings.tokens.refresh_ttl);
+        let concurrency = std::thread::available_parallelism().map(usize::from).unwrap_or(2);
+        let passwords = Passwords::new(concurrency)?;
+        let mailer = Mailer::new(&settings.email)?;
+        let listener = TcpListener::bind(settings.listen)
+            .await
+            .with_context(|| format!("failed to listen on {} (check HOST and PORT)", settings.listen))?;
+        let state = AppState {
+            db,
+            tokens: Arc::new(tokens),
+            passwords,
+            mailer,
+            cookies: CookieJar {
+                secure: settings.cookie_secure,
+            },
+            settings: Arc::new(settings),
+        };
+        Ok(Self { listener, state })
+    }
+
+    pub fn local_addr(&self) -> SocketAddr {
+        self.listener.local_addr().expect("a bound listener has an address")
+    }
+
+    pub fn state(&self) -> &AppState {
+        &self.state
+    }
+
+    /// Serves until `shutdown` completes, then lets running requests finish.
+    pub async fn run_until(self, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
+        let addr = self.local_addr();
+        let db = self.state.db.clone();
+        let router = router(self.state);
+        // Trailing slashes are trimmed before routing, so `/api/posts/` and
+        // `/api/posts` reach the same handler without a redirect.
+        let app = NormalizePathLayer::trim_trailing_slash().layer(router);
+        tracing::info!(%addr, "postgate listening");
+        axum::serve(self.listener, ServiceExt::<axum::extract::Request>::into_make_service_with_connect_info::<SocketAddr>(app))
+            .with_graceful_shutdown(shutdown)
+            .await
+            .context("server failed")?;
+        db.close().await;
+        tracing::info!(%addr, "postgate stopped");
+        Ok(())
+    }
+}
+
+/// Builds the full router with its middleware.
+pub fn router(state: AppState) -> Router {
+    let timeout = state.settings.request_timeout;
+    let cors = cors_layer(&state.settings);
+    Router::new()
+        .route("/api/healthchecker", get(healthchecker))
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
+        .merge(auth::router())
+        .merge(users::router())
+        .merge(posts::router())
+        .fallback(not_found)
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, timeout))
+        .layer(middleware::from_fn(request_context))
+        .layer(cors)
+        .with_state(state)
+}
+
+fn cors_layer(settings: &Settings) -> CorsLayer {
+    CorsLayer::new()
+        .allow_origin(AllowOrigin::list(settings.allowed_origins.clone()))
+        .allow_credentials(true)
+        .allow_methods([
+            Method::GET,
+            Method::HEAD,
+            Method::POST,
+            Method::PUT,
+            Method::PATCH,
+            Method::DELETE,
+            Method::OPTIONS,
+        ])
+        .allow_headers(AllowHeaders::mirror_request())
+        .expose_headers([REQUEST_ID_HEADER])
+        .max_age(Duration::from_secs(600))
+}
+
+async fn not_found() -> Response {
+    detail_response(StatusCode::NOT_FOUND, "Not Found")
+}
+
+async fn healthchecker() -> Json<serde_json::Value> {
+    Json(json!({ "message": "Hello World" }))
+}
+
+async fn healthz() -> Json<serde_json::Value> {
+    Json(json!({ "status": "ok" }))
+}
+
+async fn readyz(State(state): State<AppState>) -> Response {
+    match state.db.ping().await {
+        Ok(()) => Json(json!({ "status": "ok" })).into_response(),
+        Err(error) => {
+            tracing::warn!(%error, "readiness check failed: database unreachable");
+            detail_response(StatusCode::SERVICE_UNAVAILABLE, "Database unavailable")
+        }
+    }
+}

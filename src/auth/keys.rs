@@ -1,0 +1,122 @@
+//! Signing keys: the configured RS256 or EdDSA pair, or an Ed25519 key
+//! generated into the data folder on first start and reused afterwards.
+
+use std::io::Write;
+use std::path::Path;
+
+use anyhow::Context;
+use base64::Engine;
+use ed25519_dalek::SigningKey;
+use ed25519_dalek::pkcs8::spki::der::pem::LineEnding;
+use ed25519_dalek::pkcs8::{EncodePrivateKey, EncodePublicKey};
+use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey};
+use sha2::{Digest, Sha256};
+
+use crate::config::ConfiguredKeys;
+
+/// File name of the generated Ed25519 private key inside the data folder.
+pub const GENERATED_KEY_FILE: &str = "jwt-ed25519.pem";
+
+/// The key pair that signs and verifies tokens.
+pub struct KeyPair {
+    pub algorithm: Algorithm,
+    /// Key id written into every token header; derived from the public key so
+    /// every instance with the same key agrees on it.
+    pub kid: String,
+    pub encoding: EncodingKey,
+    pub decoding: DecodingKey,
+}
+
+impl KeyPair {
+    /// Loads the configured keys, or the generated key from `data_dir`,
+    /// generating it first when it does not exist.
+    pub fn load(configured: Option<&ConfiguredKeys>, data_dir: &Path) -> anyhow::Result<Self> {
+        match configured {
+            Some(keys) => Self::from_pem(keys.algorithm, keys.private_pem.expose(), &keys.public_pem),
+            None => Self::load_or_generate(data_dir),
+        }
+    }
+
+    fn from_pem(algorithm: Algorithm, private_pem: &str, public_pem: &str) -> anyhow::Result<Self> {
+        let (encoding, decoding) = match algorithm {
+            Algorithm::RS256 => (
+                EncodingKey::from_rsa_pem(private_pem.as_bytes()).context("JWT_PRIVATE_KEY is not an RSA private key")?,
+                DecodingKey::from_rsa_pem(public_pem.as_bytes()).context("JWT_PUBLIC_KEY is not an RSA public key")?,
+            ),
+            Algorithm::EdDSA => (
+                EncodingKey::from_ed_pem(private_pem.as_bytes()).context("JWT_PRIVATE_KEY is not an Ed25519 private key")?,
+                DecodingKey::from_ed_pem(public_pem.as_bytes()).context("JWT_PUBLIC_KEY is not an Ed25519 public key")?,
+            ),
+            other => anyhow::bail!("unsupported JWT algorithm {other:?}"),
+        };
+        let pair = Self {
+            algorithm,
+            kid: key_id(public_pem),
+            encoding,
+            decoding,
+        };
+        pair.check_pair()?;
+        Ok(pair)
+    }
+
+    /// Signs and verifies a probe token so that a private key that does not
+    /// match the public key stops the start instead of failing every login.
+    fn check_pair(&self) -> anyhow::Result<()> {
+        let header = jsonwebtoken::Header::new(self.algorithm);
+        let claims = serde_json::json!({ "exp": u64::MAX / 2 });
+        let token = jsonwebtoken::encode(&header, &claims, &self.encoding).context("the signing key cannot sign")?;
+        let validation = jsonwebtoken::Validation::new(self.algorithm);
+        jsonwebtoken::decode::<serde_json::Value>(&token, &self.decoding, &validation)
+            .context("JWT_PUBLIC_KEY does not match JWT_PRIVATE_KEY")?;
+        Ok(())
+    }
+
+    fn load_or_generate(data_dir: &Path) -> anyhow::Result<Self> {
+        let path = data_dir.join(GENERATED_KEY_FILE);
+        let signing = if path.exists() {
+            let pem = std::fs::read_to_string(&path).with_context(|| format!("failed to read {}", path.display()))?;
+            ed25519_dalek::pkcs8::DecodePrivateKey::from_pkcs8_pem(&pem)
+                .with_context(|| format!("{} is not an Ed25519 private key", path.display()))?
+        } else {
+            let signing = SigningKey::from_bytes(&rand::random::<[u8; 32]>());
+            write_private_key(&path, &signing)?;
+            tracing::info!(path = %path.display(), "generated a new Ed25519 signing key");
+            signing
+        };
+        let private_pem = signing
+            .to_pkcs8_pem(LineEnding::LF)
+            .context("failed to encode the Ed25519 private key")?;
+        let public_pem = signing
+            .verifying_key()
+            .to_public_key_pem(LineEnding::LF)
+            .context("failed to encode the Ed25519 public key")?;
+        Self::from_pem(Algorithm::EdDSA, &private_pem, &public_pem)
+    }
+}
+
+fn write_private_key(path: &Path, key: &SigningKey) -> anyhow::Result<()> {
+    let pem = key
+        .to_pkcs8_pem(LineEnding::LF)
+        .context("failed to encode the Ed25519 private key")?;
+    if let Some(parent) = path.parent() {
+        std::fs::create_dir_all(parent).with_context(|| format!("failed to create {}", parent.display()))?;
+    }
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    let mut file = options
+        .open(path)
+        .with_context(|| format!("failed to create {}", path.display()))?;
+    file.write_all(pem.as_bytes())
+        .and_then(|()| file.sync_all())
+        .with_context(|| format!("failed to write {}", path.display()))
+}
+
+fn key_id(public_pem: &str) -> String {
+    let digest = Sha256::digest(public_pem.trim().as_bytes());
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(&digest[..12])
+}

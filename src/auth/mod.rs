@@ -1,0 +1,24 @@
+//! Accounts and sessions: register, verify email, login, refresh, logout.
+
+pub mod cookies;
+pub mod extractor;
+mod handlers;
+pub mod keys;
+pub mod password;
+pub mod sessions;
+pub mod tokens;
+
+use axum::Router;
+use axum::routing::{get, post};
+
+use crate::app::AppState;
+pub use extractor::CurrentUser;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/api/auth/register", post(handlers::register))
+        .route("/api/auth/verifyemail/{token}", get(handlers::verify_email))
+        .route("/api/auth/login", post(handlers::login))
+        .route("/api/auth/refresh", get(handlers::refresh).post(handlers::refresh))
+        .route("/api/auth/logout", get(handlers::logout).post(handlers::logout))
+}

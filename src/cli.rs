@@ -1,0 +1,106 @@
+//! The `postgate` command line: `serve` (the default) and `migrate`.
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+use crate::app::Application;
+use crate::config::ConfigArgs;
+use crate::db::Db;
+use crate::telemetry::init_logging;
+
+#[derive(Debug, Parser)]
+#[command(name = "postgate", version, about = "REST API server for accounts, JWT sessions and posts")]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+
+    #[command(flatten)]
+    config: ConfigArgs,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Apply migrations and serve the API (the default).
+    Serve,
+    /// Apply the database migrations and exit.
+    Migrate,
+}
+
+/// Parses the command line (after loading `.env`) and runs the command.
+pub fn main() -> ExitCode {
+    // Variables already set in the environment win over `.env`.
+    let dotenv = dotenvy::dotenv();
+    let cli = Cli::parse();
+    let settings = match cli.config.into_settings() {
+        Ok(settings) => settings,
+        Err(error) => {
+            eprintln!("postgate: {error}");
+            return ExitCode::from(2);
+        }
+    };
+    init_logging(settings.log_format);
+    if let Ok(path) = dotenv {
+        tracing::info!(path = %path.display(), "loaded settings from .env");
+    }
+
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!("postgate: failed to start the async runtime: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = runtime.block_on(async move {
+        match cli.command.unwrap_or(Command::Serve) {
+            Command::Serve => {
+                let app = Application::build(settings).await?;
+                app.run_until(shutdown_signal()).await
+            }
+            Command::Migrate => {
+                let db = Db::connect(&settings.database).await?;
+                db.migrate().await?;
+                tracing::info!("migrations applied");
+                db.close().await;
+                Ok(())
+            }
+        }
+    });
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            tracing::error!(error = format!("{error:#}"), "postgate stopped with an error");
+            eprintln!("postgate: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Completes on SIGINT (Ctrl-C) or SIGTERM.
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        if let Err(error) = tokio::signal::ctrl_c().await {
+            tracing::error!(%error, "failed to listen for Ctrl-C");
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(error) => {
+                tracing::error!(%error, "failed to listen for SIGTERM");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = terminate => {},
+    }
+    tracing::info!("shutdown signal received; finishing running requests");
+}

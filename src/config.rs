@@ -1,0 +1,487 @@
+//! Settings from flags, environment variables and `.env`, parsed once into
+//! [`Settings`] so that the rest of the server only sees valid values.
+
+use std::fmt;
+use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
+use std::time::Duration;
+
+use axum::http::HeaderValue;
+use base64::Engine;
+use clap::{Args, ValueEnum};
+use lettre::message::Mailbox;
+use url::Url;
+
+/// A setting whose value must never reach a log line or an error message.
+#[derive(Clone, Default)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(value: impl Into<String>) -> Self {
+        Self(value.into())
+    }
+
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("\"********\"")
+    }
+}
+
+impl From<String> for Secret {
+    fn from(value: String) -> Self {
+        Self(value)
+    }
+}
+
+/// Every setting of the server, as given on the command line or in the
+/// environment. The environment variable names include those of the
+/// FastAPI reference app's `.env`, so that file works unchanged.
+#[derive(Debug, Clone, Args)]
+pub struct ConfigArgs {
+    /// Address to listen on.
+    #[arg(long, env = "HOST", default_value = "127.0.0.1", global = true)]
+    pub host: IpAddr,
+
+    /// TCP port to listen on (0 picks a free port).
+    #[arg(long, env = "PORT", default_value_t = 8000, global = true)]
+    pub port: u16,
+
+    /// Base URL that links in emails start with [default: http://{host}:{port}].
+    #[arg(long, env = "PUBLIC_URL", global = true)]
+    pub public_url: Option<String>,
+
+    /// Folder for the SQLite file, the generated signing key and the `.eml` outbox.
+    #[arg(long, env = "DATA_DIR", default_value = "./data", global = true)]
+    pub data_dir: PathBuf,
+
+    /// Database URL: `postgres://…` or `sqlite://…` [default: sqlite file in DATA_DIR,
+    /// or PostgreSQL from the POSTGRES_* settings when POSTGRES_HOSTNAME is set].
+    #[arg(long, env = "DATABASE_URL", global = true, hide_env_values = true)]
+    pub database_url: Option<Secret>,
+
+    /// PostgreSQL user, used with the other POSTGRES_* settings when DATABASE_URL is unset.
+    #[arg(long, env = "POSTGRES_USER", global = true)]
+    pub postgres_user: Option<String>,
+
+    /// PostgreSQL password, used when DATABASE_URL is unset.
+    #[arg(long, env = "POSTGRES_PASSWORD", global = true, hide_env_values = true)]
+    pub postgres_password: Option<Secret>,
+
+    /// PostgreSQL host name, used when DATABASE_URL is unset.
+    #[arg(long, env = "POSTGRES_HOSTNAME", global = true)]
+    pub postgres_hostname: Option<String>,
+
+    /// PostgreSQL port, used when DATABASE_URL is unset.
+    #[arg(long, env = "DATABASE_PORT", default_value_t = 5432, global = true)]
+    pub database_port: u16,
+
+    /// PostgreSQL database name, used when DATABASE_URL is unset.
+    #[arg(long, env = "POSTGRES_DB", global = true)]
+    pub postgres_db: Option<String>,
+
+    /// Maximum number of pooled database connections.
+    #[arg(long, env = "DATABASE_MAX_CONNECTIONS", default_value_t = 10, global = true)]
+    pub database_max_connections: u32,
+
+    /// Private signing key as base64 of a PEM file (RS256 or EdDSA). With no key
+    /// configured, an Ed25519 key is generated into DATA_DIR on first start.
+    #[arg(long, env = "JWT_PRIVATE_KEY", global = true, hide_env_values = true)]
+    pub jwt_private_key: Option<Secret>,
+
+    /// Public verification key as base64 of a PEM file; required with JWT_PRIVATE_KEY.
+    #[arg(long, env = "JWT_PUBLIC_KEY", global = true)]
+    pub jwt_public_key: Option<String>,
+
+    /// Signing algorithm of the configured key pair: RS256 or EdDSA.
+    #[arg(long, env = "JWT_ALGORITHM", default_value = "RS256", global = true)]
+    pub jwt_algorithm: String,
+
+    /// Access token lifetime in minutes.
+    #[arg(long, env = "ACCESS_TOKEN_EXPIRES_IN", default_value_t = 15, global = true)]
+    pub access_token_expires_in: u64,
+
+    /// Refresh token lifetime in minutes.
+    #[arg(long, env = "REFRESH_TOKEN_EXPIRES_IN", default_value_t = 60, global = true)]
+    pub refresh_token_expires_in: u64,
+
+    /// Seconds during which a just-rotated refresh token still returns an access token,
+    /// so that two tabs refreshing at once both succeed.
+    #[arg(long, env = "REFRESH_TOKEN_REUSE_INTERVAL", default_value_t = 10, global = true)]
+    pub refresh_token_reuse_interval: u64,
+
+    /// Email verification link lifetime in minutes.
+    #[arg(long, env = "VERIFICATION_TOKEN_EXPIRES_IN", default_value_t = 1440, global = true)]
+    pub verification_token_expires_in: u64,
+
+    /// Origins allowed to call the API from a browser, comma-separated
+    /// (for example `http://localhost:3000`). Empty allows none.
+    #[arg(long, env = "CLIENT_ORIGIN", default_value = "", global = true)]
+    pub client_origin: String,
+
+    /// Add `Secure` to cookies [default: true when PUBLIC_URL starts with https://].
+    #[arg(long, env = "COOKIE_SECURE", global = true)]
+    pub cookie_secure: Option<bool>,
+
+    /// SMTP server host name; unset (with EMAIL_URL unset) writes emails as `.eml`
+    /// files under DATA_DIR/outbox.
+    #[arg(long, env = "EMAIL_HOST", global = true)]
+    pub email_host: Option<String>,
+
+    /// SMTP server port.
+    #[arg(long, env = "EMAIL_PORT", default_value_t = 587, global = true)]
+    pub email_port: u16,
+
+    /// SMTP user name.
+    #[arg(long, env = "EMAIL_USERNAME", global = true)]
+    pub email_username: Option<String>,
+
+    /// SMTP password.
+    #[arg(long, env = "EMAIL_PASSWORD", global = true, hide_env_values = true)]
+    pub email_password: Option<Secret>,
+
+    /// Sender address, as `address` or `Name <address>`.
+    #[arg(long, env = "EMAIL_FROM", default_value = "postgate <noreply@localhost>", global = true)]
+    pub email_from: String,
+
+    /// SMTP transport security.
+    #[arg(long, env = "EMAIL_TLS", value_enum, default_value_t = EmailTls::Opportunistic, global = true)]
+    pub email_tls: EmailTls,
+
+    /// SMTP server as one URL (`smtp://user:pass@host:587?tls=required`, `smtps://…`);
+    /// replaces the other EMAIL_* connection settings.
+    #[arg(long, env = "EMAIL_URL", global = true, hide_env_values = true)]
+    pub email_url: Option<Secret>,
+
+    /// SMTP connection and command timeout in seconds.
+    #[arg(long, env = "EMAIL_TIMEOUT", default_value_t = 10, global = true)]
+    pub email_timeout: u64,
+
+    /// Log line format.
+    #[arg(long, env = "LOG_FORMAT", value_enum, default_value_t = LogFormat::Text, global = true)]
+    pub log_format: LogFormat,
+
+    /// Seconds that a request may run before it is answered with 408.
+    #[arg(long, env = "REQUEST_TIMEOUT", default_value_t = 30, global = true)]
+    pub request_timeout: u64,
+}
+
+impl std::str::FromStr for Secret {
+    type Err = std::convert::Infallible;
+
+    fn from_str(value: &str) -> Result<Self, Self::Err> {
+        Ok(Self(value.to_owned()))
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum EmailTls {
+    /// STARTTLS when the server offers it, plain text otherwise.
+    Opportunistic,
+    /// STARTTLS, and fail when the server does not offer it.
+    Starttls,
+    /// Implicit TLS from the first byte, usually on port 465.
+    Tls,
+    /// No encryption.
+    None,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Postgres,
+    Sqlite,
+}
+
+#[derive(Debug, Clone)]
+pub struct DatabaseSettings {
+    pub backend: Backend,
+    pub url: Secret,
+    pub max_connections: u32,
+}
+
+/// Signing keys as configured; `None` means generate or reuse a key in the data folder.
+#[derive(Debug, Clone)]
+pub struct ConfiguredKeys {
+    pub algorithm: jsonwebtoken::Algorithm,
+    pub private_pem: Secret,
+    pub public_pem: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct TokenSettings {
+    pub keys: Option<ConfiguredKeys>,
+    pub access_ttl: Duration,
+    pub refresh_ttl: Duration,
+    pub reuse_interval: Duration,
+    pub verification_ttl: Duration,
+}
+
+#[derive(Debug, Clone)]
+pub enum EmailTransportSettings {
+    Smtp {
+        host: String,
+        port: u16,
+        tls: EmailTls,
+        credentials: Option<(String, Secret)>,
+        timeout: Duration,
+    },
+    SmtpUrl {
+        url: Secret,
+        timeout: Duration,
+    },
+    Files {
+        dir: PathBuf,
+    },
+}
+
+#[derive(Debug, Clone)]
+pub struct EmailSettings {
+    pub transport: EmailTransportSettings,
+    pub from: Mailbox,
+}
+
+/// Validated settings of one server instance.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub listen: SocketAddr,
+    /// Base URL without a trailing slash.
+    pub public_url: String,
+    pub data_dir: PathBuf,
+    pub database: DatabaseSettings,
+    pub tokens: TokenSettings,
+    pub cookie_secure: bool,
+    pub allowed_origins: Vec<HeaderValue>,
+    pub email: EmailSettings,
+    pub log_format: LogFormat,
+    pub request_timeout: Duration,
+}
+
+/// An invalid setting, named by its environment variable.
+#[derive(Debug, thiserror::Error)]
+#[error("invalid setting {name}: {reason}")]
+pub struct ConfigError {
+    pub name: &'static str,
+    pub reason: String,
+}
+
+fn invalid(name: &'static str, reason: impl Into<String>) -> ConfigError {
+    ConfigError {
+        name,
+        reason: reason.into(),
+    }
+}
+
+impl ConfigArgs {
+    /// Checks every setting and builds [`Settings`]; the error names the first
+    /// invalid setting.
+    pub fn into_settings(self) -> Result<Settings, ConfigError> {
+        let listen = SocketAddr::new(self.host, self.port);
+        let public_url = self.public_url(listen)?;
+        let database = self.database()?;
+        let tokens = self.tokens()?;
+        let cookie_secure = self
+            .cookie_secure
+            .unwrap_or_else(|| public_url.starts_with("https://"));
+        let allowed_origins = parse_origins(&self.client_origin)?;
+        let email = self.email()?;
+
+        if self.request_timeout == 0 {
+            return Err(invalid("REQUEST_TIMEOUT", "must be at least 1 second"));
+        }
+
+        Ok(Settings {
+            listen,
+            public_url,
+            data_dir: self.data_dir,
+            database,
+            tokens,
+            cookie_secure,
+            allowed_origins,
+            email,
+            log_format: self.log_format,
+            request_timeout: Duration::from_secs(self.request_timeout),
+        })
+    }
+
+    fn public_url(&self, listen: SocketAddr) -> Result<String, ConfigError> {
+        let raw = match &self.public_url {
+            Some(url) => url.clone(),
+            None => format!("http://{listen}"),
+        };
+        let url = Url::parse(&raw).map_err(|e| invalid("PUBLIC_URL", format!("{raw:?} is not a URL: {e}")))?;
+        if !matches!(url.scheme(), "http" | "https") || url.host().is_none() {
+            return Err(invalid("PUBLIC_URL", format!("{raw:?} must be an http:// or https:// URL with a host")));
+        }
+        if url.query().is_some() || url.fragment().is_some() {
+            return Err(invalid("PUBLIC_URL", format!("{raw:?} must not have a query or fragment")));
+        }
+        Ok(url.as_str().trim_end_matches('/').to_owned())
+    }
+
+    fn database(&self) -> Result<DatabaseSettings, ConfigError> {
+        if self.database_max_connections == 0 {
+            return Err(invalid("DATABASE_MAX_CONNECTIONS", "must be at least 1"));
+        }
+        let url = match (&self.database_url, &self.postgres_hostname) {
+            (Some(url), _) => url.expose().to_owned(),
+            (None, Some(host)) => self.postgres_url_from_parts(host)?,
+            (None, None) => {
+                let path = self.data_dir.join("postgate.db");
+                format!("sqlite://{}?mode=rwc", path.display())
+            }
+        };
+        let backend = if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            Backend::Postgres
+        } else if url.starts_with("sqlite:") {
+            Backend::Sqlite
+        } else {
+            return Err(invalid(
+                "DATABASE_URL",
+                "must start with postgres://, postgresql:// or sqlite:",
+            ));
+        };
+        Ok(DatabaseSettings {
+            backend,
+            url: Secret::new(url),
+            max_connections: self.database_max_connections,
+        })
+    }
+
+    fn postgres_url_from_parts(&self, host: &str) -> Result<String, ConfigError> {
+        let user = self
+            .postgres_user
+            .as_deref()
+            .ok_or_else(|| invalid("POSTGRES_USER", "missing; it is required with POSTGRES_HOSTNAME"))?;
+        let db = self
+            .postgres_db
+            .as_deref()
+            .ok_or_else(|| invalid("POSTGRES_DB", "missing; it is required with POSTGRES_HOSTNAME"))?;
+        let mut url = Url::parse("postgres://localhost").expect("static URL parses");
+        url.set_host(Some(host))
+            .map_err(|e| invalid("POSTGRES_HOSTNAME", format!("{host:?} is not a host name: {e}")))?;
+        url.set_port(Some(self.database_port)).expect("postgres URLs take a port");
+        url.set_username(user).expect("postgres URLs take a user name");
+        if let Some(password) = &self.postgres_password {
+            url.set_password(Some(password.expose()))
+                .expect("postgres URLs take a password");
+        }
+        url.set_path(db);
+        Ok(url.to_string())
+    }
+
+    fn tokens(&self) -> Result<TokenSettings, ConfigError> {
+        let keys = match (&self.jwt_private_key, &self.jwt_public_key) {
+            (None, None) => None,
+            (Some(_), None) => return Err(invalid("JWT_PUBLIC_KEY", "missing; it is required with JWT_PRIVATE_KEY")),
+            (None, Some(_)) => return Err(invalid("JWT_PRIVATE_KEY", "missing; it is required with JWT_PUBLIC_KEY")),
+            (Some(private), Some(public)) => {
+                let algorithm = match self.jwt_algorithm.as_str() {
+                    "RS256" => jsonwebtoken::Algorithm::RS256,
+                    "EdDSA" => jsonwebtoken::Algorithm::EdDSA,
+                    other => {
+                        return Err(invalid("JWT_ALGORITHM", format!("{other:?} is not supported; use RS256 or EdDSA")));
+                    }
+                };
+                Some(ConfiguredKeys {
+                    algorithm,
+                    private_pem: Secret::new(decode_base64_pem("JWT_PRIVATE_KEY", private.expose())?),
+                    public_pem: decode_base64_pem("JWT_PUBLIC_KEY", public)?,
+                })
+            }
+        };
+        let minutes = |name: &'static str, value: u64| {
+            if value == 0 {
+                Err(invalid(name, "must be at least 1 minute"))
+            } else {
+                Ok(Duration::from_secs(value * 60))
+            }
+        };
+        Ok(TokenSettings {
+            keys,
+            access_ttl: minutes("ACCESS_TOKEN_EXPIRES_IN", self.access_token_expires_in)?,
+            refresh_ttl: minutes("REFRESH_TOKEN_EXPIRES_IN", self.refresh_token_expires_in)?,
+            reuse_interval: Duration::from_secs(self.refresh_token_reuse_interval),
+            verification_ttl: minutes("VERIFICATION_TOKEN_EXPIRES_IN", self.verification_token_expires_in)?,
+        })
+    }
+
+    fn email(&self) -> Result<EmailSettings, ConfigError> {
+        let from: Mailbox = self
+            .email_from
+            .parse()
+            .map_err(|e| invalid("EMAIL_FROM", format!("{:?} is not an email address: {e}", self.email_from)))?;
+        if self.email_timeout == 0 {
+            return Err(invalid("EMAIL_TIMEOUT", "must be at least 1 second"));
+        }
+        let timeout = Duration::from_secs(self.email_timeout);
+        let transport = if let Some(url) = &self.email_url {
+            let parsed = Url::parse(url.expose()).map_err(|e| invalid("EMAIL_URL", format!("not a URL: {e}")))?;
+            if !matches!(parsed.scheme(), "smtp" | "smtps") || parsed.host().is_none() {
+                return Err(invalid("EMAIL_URL", "must be an smtp:// or smtps:// URL with a host"));
+            }
+            EmailTransportSettings::SmtpUrl {
+                url: url.clone(),
+                timeout,
+            }
+        } else if let Some(host) = &self.email_host {
+            if host.trim().is_empty() {
+                return Err(invalid("EMAIL_HOST", "must not be empty"));
+            }
+            let credentials = match (&self.email_username, &self.email_password) {
+                (Some(user), Some(password)) => Some((user.clone(), password.clone())),
+                (Some(user), None) => Some((user.clone(), Secret::default())),
+                _ => None,
+            };
+            EmailTransportSettings::Smtp {
+                host: host.clone(),
+                port: self.email_port,
+                tls: self.email_tls,
+                credentials,
+                timeout,
+            }
+        } else {
+            EmailTransportSettings::Files {
+                dir: self.data_dir.join("outbox"),
+            }
+        };
+        Ok(EmailSettings { transport, from })
+    }
+}
+
+fn decode_base64_pem(name: &'static str, value: &str) -> Result<String, ConfigError> {
+    let compact: String = value.split_whitespace().collect();
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(compact)
+        .map_err(|e| invalid(name, format!("not valid base64: {e}")))?;
+    let pem = String::from_utf8(bytes).map_err(|_| invalid(name, "the decoded value is not a PEM text"))?;
+    if !pem.contains("-----BEGIN ") {
+        return Err(invalid(name, "the decoded value is not a PEM text"));
+    }
+    Ok(pem)
+}
+
+fn parse_origins(raw: &str) -> Result<Vec<HeaderValue>, ConfigError> {
+    let mut origins = Vec::new();
+    for origin in raw.split(',').map(str::trim).filter(|o| !o.is_empty()) {
+        let url = Url::parse(origin).map_err(|e| invalid("CLIENT_ORIGIN", format!("{origin:?} is not a URL: {e}")))?;
+        if !matches!(url.scheme(), "http" | "https") || url.host().is_none() {
+            return Err(invalid("CLIENT_ORIGIN", format!("{origin:?} must be an http:// or https:// origin")));
+        }
+        // Browsers send the origin without a path, so compare against that form.
+        let normalized = url.origin().ascii_serialization();
+        let value = HeaderValue::from_str(&normalized)
+            .map_err(|_| invalid("CLIENT_ORIGIN", format!("{origin:?} is not a valid origin")))?;
+        origins.push(value);
+    }
+    Ok(origins)
+}

@@ -1,0 +1,109 @@
+//! Email: templates rendered with minijinja and delivered over SMTP (lettre)
+//! or written as `.eml` files when no SMTP server is configured.
+
+mod templates;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use anyhow::Context;
+use lettre::message::{Mailbox, MultiPart};
+use lettre::transport::smtp::authentication::Credentials;
+use lettre::transport::smtp::client::{Tls, TlsParameters};
+use lettre::{AsyncFileTransport, AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
+
+use crate::config::{EmailSettings, EmailTls, EmailTransportSettings};
+pub use templates::Templates;
+
+#[derive(Clone)]
+enum Transport {
+    Smtp(AsyncSmtpTransport<Tokio1Executor>),
+    Files(AsyncFileTransport<Tokio1Executor>),
+}
+
+/// Sends the server's emails through the configured transport.
+#[derive(Clone)]
+pub struct Mailer {
+    transport: Transport,
+    from: Mailbox,
+    templates: Arc<Templates>,
+    /// Where `.eml` files go in file mode; `None` when sending over SMTP.
+    pub outbox_dir: Option<PathBuf>,
+}
+
+/// The parts of a rendered email.
+pub struct RenderedEmail {
+    pub subject: String,
+    pub html: String,
+    pub text: String,
+}
+
+impl Mailer {
+    pub fn new(settings: &EmailSettings) -> anyhow::Result<Self> {
+        let (transport, outbox_dir) = match &settings.transport {
+            EmailTransportSettings::Smtp {
+                host,
+                port,
+                tls,
+                credentials,
+                timeout,
+            } => {
+                let parameters = || TlsParameters::new(host.clone()).context("invalid EMAIL_HOST for TLS");
+                let tls = match tls {
+                    EmailTls::Opportunistic => Tls::Opportunistic(parameters()?),
+                    EmailTls::Starttls => Tls::Required(parameters()?),
+                    EmailTls::Tls => Tls::Wrapper(parameters()?),
+                    EmailTls::None => Tls::None,
+                };
+                let mut builder = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(host)
+                    .port(*port)
+                    .tls(tls)
+                    .timeout(Some(*timeout));
+                if let Some((user, password)) = credentials {
+                    builder = builder.credentials(Credentials::new(user.clone(), password.expose().to_owned()));
+                }
+                (Transport::Smtp(builder.build()), None)
+            }
+            EmailTransportSettings::SmtpUrl { url, timeout } => {
+                let transport = AsyncSmtpTransport::<Tokio1Executor>::from_url(url.expose())
+                    .context("invalid EMAIL_URL")?
+                    .timeout(Some(*timeout))
+                    .build();
+                (Transport::Smtp(transport), None)
+            }
+            EmailTransportSettings::Files { dir } => {
+                std::fs::create_dir_all(dir)
+                    .with_context(|| format!("failed to create the email folder {}", dir.display()))?;
+                (Transport::Files(AsyncFileTransport::new(dir)), Some(dir.clone()))
+            }
+        };
+        Ok(Self {
+            transport,
+            from: settings.from.clone(),
+            templates: Arc::new(Templates::embedded()?),
+            outbox_dir,
+        })
+    }
+
+    pub fn templates(&self) -> &Templates {
+        &self.templates
+    }
+
+    /// Builds a multipart email with an HTML body and its plain-text alternative.
+    pub fn build(&self, to: Mailbox, email: RenderedEmail) -> anyhow::Result<Message> {
+        Message::builder()
+            .from(self.from.clone())
+            .to(to)
+            .subject(email.subject)
+            .multipart(MultiPart::alternative_plain_html(email.text, email.html))
+            .context("failed to build the email")
+    }
+
+    /// Delivers one message and waits for the transport to accept it.
+    pub async fn send(&self, message: Message) -> anyhow::Result<()> {
+        match &self.transport {
+            Transport::Smtp(smtp) => smtp.send(message).await.map(|_| ()).context("SMTP delivery failed"),
+            Transport::Files(files) => files.send(message).await.map(|_| ()).context("writing the .eml file failed"),
+        }
+    }
+}

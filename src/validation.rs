@@ -1,0 +1,318 @@
+//! Request parsing that reports every problem in the 422 shape of the FastAPI
+//! reference app, one entry per failing field, so its clients keep working.
+
+use axum::body::Bytes;
+use axum::extract::{FromRequest, FromRequestParts, Path, Request};
+use axum::http::request::Parts;
+use axum::http::{StatusCode, header};
+use serde_json::{Map, Value, json};
+use uuid::Uuid;
+
+use crate::error::{ApiError, FieldError};
+
+/// Maximum accepted request body size in bytes; a post's content of 100,000
+/// characters of up to 4 bytes each fits with room for the other fields.
+pub const MAX_BODY_BYTES: usize = 512 * 1024;
+
+/// A request body parsed as JSON. A missing `Content-Type` is read as JSON, as
+/// the reference app does; any other non-JSON type is rejected with 415 so
+/// that a cross-site HTML form cannot post to the API.
+#[derive(Debug)]
+pub struct JsonBody(pub Value);
+
+impl<S: Send + Sync> FromRequest<S> for JsonBody {
+    type Rejection = ApiError;
+
+    async fn from_request(request: Request, state: &S) -> Result<Self, Self::Rejection> {
+        if let Some(content_type) = request.headers().get(header::CONTENT_TYPE) {
+            if !is_json_content_type(content_type.to_str().unwrap_or("")) {
+                return Err(ApiError::client(
+                    StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                    "Content-Type must be application/json",
+                ));
+            }
+        }
+        let bytes = Bytes::from_request(request, state).await.map_err(|rejection| {
+            if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                ApiError::client(StatusCode::PAYLOAD_TOO_LARGE, "Request body is too large")
+            } else {
+                ApiError::bad_request("Request body could not be read")
+            }
+        })?;
+        if bytes.iter().all(u8::is_ascii_whitespace) {
+            return Err(ApiError::validation(FieldError::new(
+                vec![json!("body")],
+                "field required",
+                "value_error.missing",
+            )));
+        }
+        serde_json::from_slice(&bytes)
+            .map(JsonBody)
+            .map_err(|error| ApiError::validation(json_decode_error(&bytes, &error)))
+    }
+}
+
+fn is_json_content_type(value: &str) -> bool {
+    let essence = value.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+    essence == "application/json" || (essence.starts_with("application/") && essence.ends_with("+json"))
+}
+
+fn json_decode_error(bytes: &[u8], error: &serde_json::Error) -> FieldError {
+    // serde_json reports a 1-based line and column; clients of the reference
+    // app expect the byte offset in `loc`.
+    let line_start: usize = bytes
+        .split(|b| *b == b'\n')
+        .take(error.line().saturating_sub(1))
+        .map(|line| line.len() + 1)
+        .sum();
+    let offset = (line_start + error.column().saturating_sub(1)).min(bytes.len());
+    let message = error.to_string();
+    let message = match message.rfind(" at line ") {
+        Some(cut) => message[..cut].to_owned(),
+        None => message,
+    };
+    FieldError::new(vec![json!("body"), json!(offset)], message, "value_error.jsondecode").with_ctx(json!({
+        "pos": offset,
+        "lineno": error.line(),
+        "colno": error.column(),
+    }))
+}
+
+/// The fields of a JSON object body, checked one by one. Each check records
+/// its error and returns `None`, so a request with several bad fields gets
+/// all of them reported at once by [`BodyFields::finish`].
+pub struct BodyFields {
+    object: Map<String, Value>,
+    errors: Vec<FieldError>,
+}
+
+/// Inclusive character-count bounds of a string field.
+#[derive(Debug, Clone, Copy)]
+pub struct Length {
+    pub min: usize,
+    pub max: usize,
+}
+
+impl BodyFields {
+    pub fn new(body: JsonBody) -> Result<Self, ApiError> {
+        match body.0 {
+            Value::Object(object) => Ok(Self {
+                object,
+                errors: Vec::new(),
+            }),
+            _ => Err(ApiError::validation(FieldError::new(
+                vec![json!("body")],
+                "value is not a valid dict",
+                "type_error.dict",
+            ))),
+        }
+    }
+
+    /// A string that must be present, non-null and within `length`.
+    pub fn required_str(&mut self, name: &str, length: Length) -> Option<String> {
+        match self.object.get(name) {
+            None => {
+                self.errors.push(missing(name));
+                None
+            }
+            Some(_) => self.optional_str(name, length),
+        }
+    }
+
+    /// A string that may be absent; present, it must be non-null and within `length`.
+    pub fn optional_str(&mut self, name: &str, length: Length) -> Option<String> {
+        let error = match self.object.get(name)? {
+            Value::String(value) => match check_length(value, length) {
+                Ok(()) => return Some(value.clone()),
+                Err((msg, kind, limit)) => {
+                    FieldError::new(loc(name), msg, kind).with_ctx(json!({ "limit_value": limit }))
+                }
+            },
+            Value::Null => FieldError::new(loc(name), "none is not an allowed value", "type_error.none.not_allowed"),
+            _ => FieldError::new(loc(name), "str type expected", "type_error.str"),
+        };
+        self.errors.push(error);
+        None
+    }
+
+    /// A required email address, trimmed and lower-cased.
+    pub fn required_email(&mut self, name: &str) -> Option<String> {
+        let value = self.required_str(name, Length { min: 1, max: usize::MAX })?;
+        match normalize_email(&value) {
+            Some(email) => Some(email),
+            None => {
+                self.errors.push(FieldError::new(
+                    loc(name),
+                    "value is not a valid email address",
+                    "value_error.email",
+                ));
+                None
+            }
+        }
+    }
+
+    /// Fails with every recorded field error, or succeeds when there is none.
+    pub fn finish(self) -> Result<(), ApiError> {
+        if self.errors.is_empty() {
+            Ok(())
+        } else {
+            Err(ApiError::Validation(self.errors))
+        }
+    }
+}
+
+/// Maximum length of an email address in characters (RFC 5321 path limit).
+pub const EMAIL_MAX_CHARS: usize = 254;
+
+/// Trims and lower-cases an address, and returns it when it is a valid
+/// address of at most [`EMAIL_MAX_CHARS`] characters with a dotted domain.
+pub fn normalize_email(raw: &str) -> Option<String> {
+    let email = raw.trim().to_lowercase();
+    if email.chars().count() > EMAIL_MAX_CHARS {
+        return None;
+    }
+    let parsed: email_address::EmailAddress = email.parse().ok()?;
+    let domain = parsed.domain();
+    // Reject bracketed IP literals and single-label hosts, which a mail
+    // server on the internet would not deliver to.
+    if domain.starts_with('[') || !domain.contains('.') || domain.ends_with('.') {
+        return None;
+    }
+    if email.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return None;
+    }
+    Some(email)
+}
+
+fn loc(name: &str) -> Vec<Value> {
+    vec![json!("body"), json!(name)]
+}
+
+fn missing(name: &str) -> FieldError {
+    FieldError::new(loc(name), "field required", "value_error.missing")
+}
+
+fn check_length(value: &str, length: Length) -> Result<(), (String, &'static str, usize)> {
+    let count = value.chars().count();
+    if count < length.min {
+        let unit = if length.min == 1 { "character" } else { "characters" };
+        return Err((
+            format!("ensure this value has at least {} {unit}", length.min),
+            "value_error.any_str.min_length",
+            length.min,
+        ));
+    }
+    if count > length.max {
+        return Err((
+            format!("ensure this value has at most {} characters", length.max),
+            "value_error.any_str.max_length",
+            length.max,
+        ));
+    }
+    Ok(())
+}
+
+/// Query string parameters, decoded leniently: an invalid percent escape
+/// becomes U+FFFD instead of failing the request.
+pub struct QueryParams(Vec<(String, String)>);
+
+impl QueryParams {
+    pub fn parse(raw: Option<&str>) -> Self {
+        let pairs = url::form_urlencoded::parse(raw.unwrap_or("").as_bytes())
+            .map(|(k, v)| (k.into_owned(), v.into_owned()))
+            .collect();
+        Self(pairs)
+    }
+
+    /// The last value given for `name`, as clients of FastAPI expect.
+    pub fn get(&self, name: &str) -> Option<&str> {
+        self.0.iter().rev().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
+    }
+
+    /// An integer in `min..=max`, or `default` when absent; errors are pushed to `errors`.
+    pub fn integer(&self, name: &str, default: i64, min: i64, max: i64, errors: &mut Vec<FieldError>) -> i64 {
+        let Some(raw) = self.get(name) else {
+            return default;
+        };
+        let loc = vec![json!("query"), json!(name)];
+        let Ok(value) = raw.trim().parse::<i64>() else {
+            errors.push(FieldError::new(loc, "value is not a valid integer", "type_error.integer"));
+            return default;
+        };
+        if value < min {
+            errors.push(
+                FieldError::new(loc, format!("ensure this value is greater than or equal to {min}"), "value_error.number.not_ge")
+                    .with_ctx(json!({ "limit_value": min })),
+            );
+            return default;
+        }
+        if value > max {
+            errors.push(
+                FieldError::new(loc, format!("ensure this value is less than or equal to {max}"), "value_error.number.not_le")
+                    .with_ctx(json!({ "limit_value": max })),
+            );
+            return default;
+        }
+        value
+    }
+}
+
+/// The `{id}` path segment parsed as a UUID; anything else is a 422 at `["path", "id"]`.
+#[derive(Debug, Clone, Copy)]
+pub struct PathId(pub Uuid);
+
+impl<S: Send + Sync> FromRequestParts<S> for PathId {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let invalid = || {
+            ApiError::validation(FieldError::new(
+                vec![json!("path"), json!("id")],
+                "value is not a valid uuid",
+                "type_error.uuid",
+            ))
+        };
+        let Path(raw) = Path::<String>::from_request_parts(parts, state)
+            .await
+            .map_err(|_| invalid())?;
+        Uuid::parse_str(&raw).map(PathId).map_err(|_| invalid())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn email_is_trimmed_and_lowercased() {
+        assert_eq!(normalize_email("  Alice@Example.COM "), Some("alice@example.com".to_owned()));
+    }
+
+    #[test]
+    fn email_rejects_invalid_forms() {
+        for raw in ["", "alice", "alice@", "@example.com", "alice@localhost", "a b@example.com", "alice@[127.0.0.1]"] {
+            assert_eq!(normalize_email(raw), None, "{raw:?} should be rejected");
+        }
+    }
+
+    #[test]
+    fn email_rejects_overlong_address() {
+        let long = format!("{}@example.com", "a".repeat(250));
+        assert_eq!(normalize_email(&long), None);
+    }
+
+    #[test]
+    fn length_counts_characters_not_bytes() {
+        assert!(check_length("ééé", Length { min: 1, max: 3 }).is_ok());
+        assert!(check_length("éééé", Length { min: 1, max: 3 }).is_err());
+    }
+
+    #[test]
+    fn json_error_reports_byte_offset() {
+        let bytes = b"{\n  \"a\": }";
+        let error = serde_json::from_slice::<Value>(bytes).unwrap_err();
+        let field = json_decode_error(bytes, &error);
+        assert_eq!(field.loc, vec![json!("body"), json!(9)]);
+        assert_eq!(field.kind, "value_error.jsondecode");
+    }
+}
