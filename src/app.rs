@@ -46,7 +46,13 @@ pub struct AppState {
 impl AppState {
     /// Hands an email to the mailer without making the request wait. A failed
     /// delivery is logged with the user id and does not fail the request.
-    pub fn deliver_in_background(&self, user_id: Uuid, kind: &'static str, to: Mailbox, email: crate::email::RenderedEmail) -> anyhow::Result<()> {
+    pub fn deliver_in_background(
+        &self,
+        user_id: Uuid,
+        kind: &'static str,
+        to: Mailbox,
+        email: crate::email::RenderedEmail,
+    ) -> anyhow::Result<()> {
         let message = self.mailer.build(to, email)?;
         let mailer = self.mailer.clone();
         let span = tracing::Span::current();
@@ -76,13 +82,22 @@ impl Application {
         let db = Db::connect(&settings.database).await?;
         db.migrate().await?;
         let keys = KeyPair::load(settings.tokens.keys.as_ref(), &settings.data_dir)?;
-        let tokens = Tokens::new(keys, settings.tokens.access_ttl, settings.tokens.refresh_ttl);
-        let concurrency = std::thread::available_parallelism().map(usize::from).unwrap_or(2);
+        let tokens = Tokens::new(
+            keys,
+            settings.tokens.access_ttl,
+            settings.tokens.refresh_ttl,
+        );
+        let concurrency = std::thread::available_parallelism()
+            .map(usize::from)
+            .unwrap_or(2);
         let passwords = Passwords::new(concurrency)?;
         let mailer = Mailer::new(&settings.email)?;
-        let listener = TcpListener::bind(settings.listen)
-            .await
-            .with_context(|| format!("failed to listen on {} (check HOST and PORT)", settings.listen))?;
+        let listener = TcpListener::bind(settings.listen).await.with_context(|| {
+            format!(
+                "failed to listen on {} (check HOST and PORT)",
+                settings.listen
+            )
+        })?;
         let state = AppState {
             db,
             tokens: Arc::new(tokens),
@@ -97,7 +112,9 @@ impl Application {
     }
 
     pub fn local_addr(&self) -> SocketAddr {
-        self.listener.local_addr().expect("a bound listener has an address")
+        self.listener
+            .local_addr()
+            .expect("a bound listener has an address")
     }
 
     pub fn state(&self) -> &AppState {
@@ -105,7 +122,10 @@ impl Application {
     }
 
     /// Serves until `shutdown` completes, then lets running requests finish.
-    pub async fn run_until(self, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
+    pub async fn run_until(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> anyhow::Result<()> {
         let addr = self.local_addr();
         let db = self.state.db.clone();
         let router = router(self.state);
@@ -113,10 +133,15 @@ impl Application {
         // `/api/posts` reach the same handler without a redirect.
         let app = NormalizePathLayer::trim_trailing_slash().layer(router);
         tracing::info!(%addr, "postgate listening");
-        axum::serve(self.listener, ServiceExt::<axum::extract::Request>::into_make_service_with_connect_info::<SocketAddr>(app))
-            .with_graceful_shutdown(shutdown)
-            .await
-            .context("server failed")?;
+        axum::serve(
+            self.listener,
+            ServiceExt::<axum::extract::Request>::into_make_service_with_connect_info::<SocketAddr>(
+                app,
+            ),
+        )
+        .with_graceful_shutdown(shutdown)
+        .await
+        .context("server failed")?;
         db.close().await;
         tracing::info!(%addr, "postgate stopped");
         Ok(())
@@ -136,7 +161,10 @@ pub fn router(state: AppState) -> Router {
         .merge(posts::router())
         .fallback(not_found)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
-        .layer(TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, timeout))
+        .layer(TimeoutLayer::with_status_code(
+            StatusCode::REQUEST_TIMEOUT,
+            timeout,
+        ))
         .layer(middleware::from_fn(request_context))
         .layer(cors)
         .with_state(state)

@@ -10,7 +10,11 @@ use crate::db::Db;
 use crate::telemetry::init_logging;
 
 #[derive(Debug, Parser)]
-#[command(name = "postgate", version, about = "REST API server for accounts, JWT sessions and posts")]
+#[command(
+    name = "postgate",
+    version,
+    about = "REST API server for accounts, JWT sessions and posts"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Option<Command>,
@@ -69,7 +73,10 @@ pub fn main() -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
-            tracing::error!(error = format!("{error:#}"), "postgate stopped with an error");
+            tracing::error!(
+                error = format!("{error:#}"),
+                "postgate stopped with an error"
+            );
             eprintln!("postgate: {error:#}");
             ExitCode::FAILURE
         }

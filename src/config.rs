@@ -85,7 +85,12 @@ pub struct ConfigArgs {
     pub postgres_db: Option<String>,
 
     /// Maximum number of pooled database connections.
-    #[arg(long, env = "DATABASE_MAX_CONNECTIONS", default_value_t = 10, global = true)]
+    #[arg(
+        long,
+        env = "DATABASE_MAX_CONNECTIONS",
+        default_value_t = 10,
+        global = true
+    )]
     pub database_max_connections: u32,
 
     /// Private signing key as base64 of a PEM file (RS256 or EdDSA). With no key
@@ -102,20 +107,40 @@ pub struct ConfigArgs {
     pub jwt_algorithm: String,
 
     /// Access token lifetime in minutes.
-    #[arg(long, env = "ACCESS_TOKEN_EXPIRES_IN", default_value_t = 15, global = true)]
+    #[arg(
+        long,
+        env = "ACCESS_TOKEN_EXPIRES_IN",
+        default_value_t = 15,
+        global = true
+    )]
     pub access_token_expires_in: u64,
 
     /// Refresh token lifetime in minutes.
-    #[arg(long, env = "REFRESH_TOKEN_EXPIRES_IN", default_value_t = 60, global = true)]
+    #[arg(
+        long,
+        env = "REFRESH_TOKEN_EXPIRES_IN",
+        default_value_t = 60,
+        global = true
+    )]
     pub refresh_token_expires_in: u64,
 
     /// Seconds during which a just-rotated refresh token still returns an access token,
     /// so that two tabs refreshing at once both succeed.
-    #[arg(long, env = "REFRESH_TOKEN_REUSE_INTERVAL", default_value_t = 10, global = true)]
+    #[arg(
+        long,
+        env = "REFRESH_TOKEN_REUSE_INTERVAL",
+        default_value_t = 10,
+        global = true
+    )]
     pub refresh_token_reuse_interval: u64,
 
     /// Email verification link lifetime in minutes.
-    #[arg(long, env = "VERIFICATION_TOKEN_EXPIRES_IN", default_value_t = 1440, global = true)]
+    #[arg(
+        long,
+        env = "VERIFICATION_TOKEN_EXPIRES_IN",
+        default_value_t = 1440,
+        global = true
+    )]
     pub verification_token_expires_in: u64,
 
     /// Origins allowed to call the API from a browser, comma-separated
@@ -145,7 +170,12 @@ pub struct ConfigArgs {
     pub email_password: Option<Secret>,
 
     /// Sender address, as `address` or `Name <address>`.
-    #[arg(long, env = "EMAIL_FROM", default_value = "postgate <noreply@localhost>", global = true)]
+    #[arg(
+        long,
+        env = "EMAIL_FROM",
+        default_value = "postgate <noreply@localhost>",
+        global = true
+    )]
     pub email_from: String,
 
     /// SMTP transport security.
@@ -318,12 +348,19 @@ impl ConfigArgs {
             Some(url) => url.clone(),
             None => format!("http://{listen}"),
         };
-        let url = Url::parse(&raw).map_err(|e| invalid("PUBLIC_URL", format!("{raw:?} is not a URL: {e}")))?;
+        let url = Url::parse(&raw)
+            .map_err(|e| invalid("PUBLIC_URL", format!("{raw:?} is not a URL: {e}")))?;
         if !matches!(url.scheme(), "http" | "https") || url.host().is_none() {
-            return Err(invalid("PUBLIC_URL", format!("{raw:?} must be an http:// or https:// URL with a host")));
+            return Err(invalid(
+                "PUBLIC_URL",
+                format!("{raw:?} must be an http:// or https:// URL with a host"),
+            ));
         }
         if url.query().is_some() || url.fragment().is_some() {
-            return Err(invalid("PUBLIC_URL", format!("{raw:?} must not have a query or fragment")));
+            return Err(invalid(
+                "PUBLIC_URL",
+                format!("{raw:?} must not have a query or fragment"),
+            ));
         }
         Ok(url.as_str().trim_end_matches('/').to_owned())
     }
@@ -358,19 +395,29 @@ impl ConfigArgs {
     }
 
     fn postgres_url_from_parts(&self, host: &str) -> Result<String, ConfigError> {
-        let user = self
-            .postgres_user
-            .as_deref()
-            .ok_or_else(|| invalid("POSTGRES_USER", "missing; it is required with POSTGRES_HOSTNAME"))?;
-        let db = self
-            .postgres_db
-            .as_deref()
-            .ok_or_else(|| invalid("POSTGRES_DB", "missing; it is required with POSTGRES_HOSTNAME"))?;
+        let user = self.postgres_user.as_deref().ok_or_else(|| {
+            invalid(
+                "POSTGRES_USER",
+                "missing; it is required with POSTGRES_HOSTNAME",
+            )
+        })?;
+        let db = self.postgres_db.as_deref().ok_or_else(|| {
+            invalid(
+                "POSTGRES_DB",
+                "missing; it is required with POSTGRES_HOSTNAME",
+            )
+        })?;
         let mut url = Url::parse("postgres://localhost").expect("static URL parses");
-        url.set_host(Some(host))
-            .map_err(|e| invalid("POSTGRES_HOSTNAME", format!("{host:?} is not a host name: {e}")))?;
-        url.set_port(Some(self.database_port)).expect("postgres URLs take a port");
-        url.set_username(user).expect("postgres URLs take a user name");
+        url.set_host(Some(host)).map_err(|e| {
+            invalid(
+                "POSTGRES_HOSTNAME",
+                format!("{host:?} is not a host name: {e}"),
+            )
+        })?;
+        url.set_port(Some(self.database_port))
+            .expect("postgres URLs take a port");
+        url.set_username(user)
+            .expect("postgres URLs take a user name");
         if let Some(password) = &self.postgres_password {
             url.set_password(Some(password.expose()))
                 .expect("postgres URLs take a password");
@@ -382,19 +429,35 @@ impl ConfigArgs {
     fn tokens(&self) -> Result<TokenSettings, ConfigError> {
         let keys = match (&self.jwt_private_key, &self.jwt_public_key) {
             (None, None) => None,
-            (Some(_), None) => return Err(invalid("JWT_PUBLIC_KEY", "missing; it is required with JWT_PRIVATE_KEY")),
-            (None, Some(_)) => return Err(invalid("JWT_PRIVATE_KEY", "missing; it is required with JWT_PUBLIC_KEY")),
+            (Some(_), None) => {
+                return Err(invalid(
+                    "JWT_PUBLIC_KEY",
+                    "missing; it is required with JWT_PRIVATE_KEY",
+                ));
+            }
+            (None, Some(_)) => {
+                return Err(invalid(
+                    "JWT_PRIVATE_KEY",
+                    "missing; it is required with JWT_PUBLIC_KEY",
+                ));
+            }
             (Some(private), Some(public)) => {
                 let algorithm = match self.jwt_algorithm.as_str() {
                     "RS256" => jsonwebtoken::Algorithm::RS256,
                     "EdDSA" => jsonwebtoken::Algorithm::EdDSA,
                     other => {
-                        return Err(invalid("JWT_ALGORITHM", format!("{other:?} is not supported; use RS256 or EdDSA")));
+                        return Err(invalid(
+                            "JWT_ALGORITHM",
+                            format!("{other:?} is not supported; use RS256 or EdDSA"),
+                        ));
                     }
                 };
                 Some(ConfiguredKeys {
                     algorithm,
-                    private_pem: Secret::new(decode_base64_pem("JWT_PRIVATE_KEY", private.expose())?),
+                    private_pem: Secret::new(decode_base64_pem(
+                        "JWT_PRIVATE_KEY",
+                        private.expose(),
+                    )?),
                     public_pem: decode_base64_pem("JWT_PUBLIC_KEY", public)?,
                 })
             }
@@ -411,23 +474,32 @@ impl ConfigArgs {
             access_ttl: minutes("ACCESS_TOKEN_EXPIRES_IN", self.access_token_expires_in)?,
             refresh_ttl: minutes("REFRESH_TOKEN_EXPIRES_IN", self.refresh_token_expires_in)?,
             reuse_interval: Duration::from_secs(self.refresh_token_reuse_interval),
-            verification_ttl: minutes("VERIFICATION_TOKEN_EXPIRES_IN", self.verification_token_expires_in)?,
+            verification_ttl: minutes(
+                "VERIFICATION_TOKEN_EXPIRES_IN",
+                self.verification_token_expires_in,
+            )?,
         })
     }
 
     fn email(&self) -> Result<EmailSettings, ConfigError> {
-        let from: Mailbox = self
-            .email_from
-            .parse()
-            .map_err(|e| invalid("EMAIL_FROM", format!("{:?} is not an email address: {e}", self.email_from)))?;
+        let from: Mailbox = self.email_from.parse().map_err(|e| {
+            invalid(
+                "EMAIL_FROM",
+                format!("{:?} is not an email address: {e}", self.email_from),
+            )
+        })?;
         if self.email_timeout == 0 {
             return Err(invalid("EMAIL_TIMEOUT", "must be at least 1 second"));
         }
         let timeout = Duration::from_secs(self.email_timeout);
         let transport = if let Some(url) = &self.email_url {
-            let parsed = Url::parse(url.expose()).map_err(|e| invalid("EMAIL_URL", format!("not a URL: {e}")))?;
+            let parsed = Url::parse(url.expose())
+                .map_err(|e| invalid("EMAIL_URL", format!("not a URL: {e}")))?;
             if !matches!(parsed.scheme(), "smtp" | "smtps") || parsed.host().is_none() {
-                return Err(invalid("EMAIL_URL", "must be an smtp:// or smtps:// URL with a host"));
+                return Err(invalid(
+                    "EMAIL_URL",
+                    "must be an smtp:// or smtps:// URL with a host",
+                ));
             }
             EmailTransportSettings::SmtpUrl {
                 url: url.clone(),
@@ -463,7 +535,8 @@ fn decode_base64_pem(name: &'static str, value: &str) -> Result<String, ConfigEr
     let bytes = base64::engine::general_purpose::STANDARD
         .decode(compact)
         .map_err(|e| invalid(name, format!("not valid base64: {e}")))?;
-    let pem = String::from_utf8(bytes).map_err(|_| invalid(name, "the decoded value is not a PEM text"))?;
+    let pem = String::from_utf8(bytes)
+        .map_err(|_| invalid(name, "the decoded value is not a PEM text"))?;
     if !pem.contains("-----BEGIN ") {
         return Err(invalid(name, "the decoded value is not a PEM text"));
     }
@@ -473,9 +546,13 @@ fn decode_base64_pem(name: &'static str, value: &str) -> Result<String, ConfigEr
 fn parse_origins(raw: &str) -> Result<Vec<HeaderValue>, ConfigError> {
     let mut origins = Vec::new();
     for origin in raw.split(',').map(str::trim).filter(|o| !o.is_empty()) {
-        let url = Url::parse(origin).map_err(|e| invalid("CLIENT_ORIGIN", format!("{origin:?} is not a URL: {e}")))?;
+        let url = Url::parse(origin)
+            .map_err(|e| invalid("CLIENT_ORIGIN", format!("{origin:?} is not a URL: {e}")))?;
         if !matches!(url.scheme(), "http" | "https") || url.host().is_none() {
-            return Err(invalid("CLIENT_ORIGIN", format!("{origin:?} must be an http:// or https:// origin")));
+            return Err(invalid(
+                "CLIENT_ORIGIN",
+                format!("{origin:?} must be an http:// or https:// origin"),
+            ));
         }
         // Browsers send the origin without a path, so compare against that form.
         let normalized = url.origin().ascii_serialization();

@@ -105,13 +105,18 @@ impl IntoResponse for ApiError {
                     .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
                 response
             }
-            ApiError::Validation(errors) => {
-                (StatusCode::UNPROCESSABLE_ENTITY, axum::Json(json!({ "detail": errors }))).into_response()
-            }
+            ApiError::Validation(errors) => (
+                StatusCode::UNPROCESSABLE_ENTITY,
+                axum::Json(json!({ "detail": errors })),
+            )
+                .into_response(),
             ApiError::Internal(error) => {
                 // The request span carries the request id, so this line can be
                 // matched with the client's x-request-id.
-                tracing::error!(error = format!("{error:#}"), "request failed with an internal error");
+                tracing::error!(
+                    error = format!("{error:#}"),
+                    "request failed with an internal error"
+                );
                 detail_response(StatusCode::INTERNAL_SERVER_ERROR, "Internal Server Error")
             }
         }

@@ -42,7 +42,9 @@ pub fn init_logging(format: LogFormat) {
 fn accepted_request_id(value: &HeaderValue) -> Option<String> {
     let value = value.to_str().ok()?;
     let valid = (1..=REQUEST_ID_MAX_CHARS).contains(&value.len())
-        && value.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'));
+        && value
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'));
     valid.then(|| value.to_owned())
 }
 
@@ -82,7 +84,9 @@ pub async fn request_context(mut request: Request, next: Next) -> Response {
 /// the documented `{"detail": ...}` body, keeping their headers such as `Allow`.
 fn add_missing_error_body(response: Response) -> Response {
     let status = response.status();
-    if !(status.is_client_error() || status.is_server_error()) || response.headers().contains_key(header::CONTENT_TYPE) {
+    if !(status.is_client_error() || status.is_server_error())
+        || response.headers().contains_key(header::CONTENT_TYPE)
+    {
         return response;
     }
     let (parts, _) = response.into_parts();
@@ -97,7 +101,9 @@ fn add_missing_error_body(response: Response) -> Response {
     let mut response = Response::from_parts(parts, Body::from(body));
     response.headers_mut().remove(header::CONTENT_LENGTH);
     if let Some(content_type) = new_parts.headers.get(header::CONTENT_TYPE) {
-        response.headers_mut().insert(header::CONTENT_TYPE, content_type.clone());
+        response
+            .headers_mut()
+            .insert(header::CONTENT_TYPE, content_type.clone());
     }
     response
 }

@@ -32,13 +32,15 @@ impl<S: Send + Sync> FromRequest<S> for JsonBody {
                 ));
             }
         }
-        let bytes = Bytes::from_request(request, state).await.map_err(|rejection| {
-            if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
-                ApiError::client(StatusCode::PAYLOAD_TOO_LARGE, "Request body is too large")
-            } else {
-                ApiError::bad_request("Request body could not be read")
-            }
-        })?;
+        let bytes = Bytes::from_request(request, state)
+            .await
+            .map_err(|rejection| {
+                if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                    ApiError::client(StatusCode::PAYLOAD_TOO_LARGE, "Request body is too large")
+                } else {
+                    ApiError::bad_request("Request body could not be read")
+                }
+            })?;
         if bytes.iter().all(u8::is_ascii_whitespace) {
             return Err(ApiError::validation(FieldError::new(
                 vec![json!("body")],
@@ -53,8 +55,14 @@ impl<S: Send + Sync> FromRequest<S> for JsonBody {
 }
 
 fn is_json_content_type(value: &str) -> bool {
-    let essence = value.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
-    essence == "application/json" || (essence.starts_with("application/") && essence.ends_with("+json"))
+    let essence = value
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
+    essence == "application/json"
+        || (essence.starts_with("application/") && essence.ends_with("+json"))
 }
 
 fn json_decode_error(bytes: &[u8], error: &serde_json::Error) -> FieldError {
@@ -71,7 +79,12 @@ fn json_decode_error(bytes: &[u8], error: &serde_json::Error) -> FieldError {
         Some(cut) => message[..cut].to_owned(),
         None => message,
     };
-    FieldError::new(vec![json!("body"), json!(offset)], message, "value_error.jsondecode").with_ctx(json!({
+    FieldError::new(
+        vec![json!("body"), json!(offset)],
+        message,
+        "value_error.jsondecode",
+    )
+    .with_ctx(json!({
         "pos": offset,
         "lineno": error.line(),
         "colno": error.column(),
@@ -128,7 +141,11 @@ impl BodyFields {
                     FieldError::new(loc(name), msg, kind).with_ctx(json!({ "limit_value": limit }))
                 }
             },
-            Value::Null => FieldError::new(loc(name), "none is not an allowed value", "type_error.none.not_allowed"),
+            Value::Null => FieldError::new(
+                loc(name),
+                "none is not an allowed value",
+                "type_error.none.not_allowed",
+            ),
             _ => FieldError::new(loc(name), "str type expected", "type_error.str"),
         };
         self.errors.push(error);
@@ -137,7 +154,13 @@ impl BodyFields {
 
     /// A required email address, trimmed and lower-cased.
     pub fn required_email(&mut self, name: &str) -> Option<String> {
-        let value = self.required_str(name, Length { min: 1, max: usize::MAX })?;
+        let value = self.required_str(
+            name,
+            Length {
+                min: 1,
+                max: usize::MAX,
+            },
+        )?;
         match normalize_email(&value) {
             Some(email) => Some(email),
             None => {
@@ -195,7 +218,11 @@ fn missing(name: &str) -> FieldError {
 fn check_length(value: &str, length: Length) -> Result<(), (String, &'static str, usize)> {
     let count = value.chars().count();
     if count < length.min {
-        let unit = if length.min == 1 { "character" } else { "characters" };
+        let unit = if length.min == 1 {
+            "character"
+        } else {
+            "characters"
+        };
         return Err((
             format!("ensure this value has at least {} {unit}", length.min),
             "value_error.any_str.min_length",
@@ -226,30 +253,53 @@ impl QueryParams {
 
     /// The last value given for `name`, as clients of FastAPI expect.
     pub fn get(&self, name: &str) -> Option<&str> {
-        self.0.iter().rev().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
+        self.0
+            .iter()
+            .rev()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
     }
 
     /// An integer in `min..=max`, or `default` when absent; errors are pushed to `errors`.
-    pub fn integer(&self, name: &str, default: i64, min: i64, max: i64, errors: &mut Vec<FieldError>) -> i64 {
+    pub fn integer(
+        &self,
+        name: &str,
+        default: i64,
+        min: i64,
+        max: i64,
+        errors: &mut Vec<FieldError>,
+    ) -> i64 {
         let Some(raw) = self.get(name) else {
             return default;
         };
         let loc = vec![json!("query"), json!(name)];
         let Ok(value) = raw.trim().parse::<i64>() else {
-            errors.push(FieldError::new(loc, "value is not a valid integer", "type_error.integer"));
+            errors.push(FieldError::new(
+                loc,
+                "value is not a valid integer",
+                "type_error.integer",
+            ));
             return default;
         };
         if value < min {
             errors.push(
-                FieldError::new(loc, format!("ensure this value is greater than or equal to {min}"), "value_error.number.not_ge")
-                    .with_ctx(json!({ "limit_value": min })),
+                FieldError::new(
+                    loc,
+                    format!("ensure this value is greater than or equal to {min}"),
+                    "value_error.number.not_ge",
+                )
+                .with_ctx(json!({ "limit_value": min })),
             );
             return default;
         }
         if value > max {
             errors.push(
-                FieldError::new(loc, format!("ensure this value is less than or equal to {max}"), "value_error.number.not_le")
-                    .with_ctx(json!({ "limit_value": max })),
+                FieldError::new(
+                    loc,
+                    format!("ensure this value is less than or equal to {max}"),
+                    "value_error.number.not_le",
+                )
+                .with_ctx(json!({ "limit_value": max })),
             );
             return default;
         }
@@ -285,12 +335,23 @@ mod tests {
 
     #[test]
     fn email_is_trimmed_and_lowercased() {
-        assert_eq!(normalize_email("  Alice@Example.COM "), Some("alice@example.com".to_owned()));
+        assert_eq!(
+            normalize_email("  Alice@Example.COM "),
+            Some("alice@example.com".to_owned())
+        );
     }
 
     #[test]
     fn email_rejects_invalid_forms() {
-        for raw in ["", "alice", "alice@", "@example.com", "alice@localhost", "a b@example.com", "alice@[127.0.0.1]"] {
+        for raw in [
+            "",
+            "alice",
+            "alice@",
+            "@example.com",
+            "alice@localhost",
+            "a b@example.com",
+            "alice@[127.0.0.1]",
+        ] {
             assert_eq!(normalize_email(raw), None, "{raw:?} should be rejected");
         }
     }

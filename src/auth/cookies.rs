@@ -26,17 +26,39 @@ impl CookieJar {
     }
 
     pub fn set_refresh(&self, headers: &mut HeaderMap, token: &str, ttl: Duration) {
-        self.append(headers, REFRESH_COOKIE, token, REFRESH_COOKIE_PATH, true, ttl);
+        self.append(
+            headers,
+            REFRESH_COOKIE,
+            token,
+            REFRESH_COOKIE_PATH,
+            true,
+            ttl,
+        );
     }
 
     /// Expires all three cookies at once (`Max-Age=0`).
     pub fn clear(&self, headers: &mut HeaderMap) {
         self.append(headers, ACCESS_COOKIE, "", "/", true, Duration::ZERO);
-        self.append(headers, REFRESH_COOKIE, "", REFRESH_COOKIE_PATH, true, Duration::ZERO);
+        self.append(
+            headers,
+            REFRESH_COOKIE,
+            "",
+            REFRESH_COOKIE_PATH,
+            true,
+            Duration::ZERO,
+        );
         self.append(headers, LOGGED_IN_COOKIE, "", "/", false, Duration::ZERO);
     }
 
-    fn append(&self, headers: &mut HeaderMap, name: &'static str, value: &str, path: &'static str, http_only: bool, ttl: Duration) {
+    fn append(
+        &self,
+        headers: &mut HeaderMap,
+        name: &'static str,
+        value: &str,
+        path: &'static str,
+        http_only: bool,
+        ttl: Duration,
+    ) {
         let max_age = i64::try_from(ttl.as_secs()).unwrap_or(i64::MAX);
         let cookie = Cookie::build((name, value))
             .path(path)

@@ -56,18 +56,26 @@ pub fn find_token(headers: &HeaderMap, cookie_name: &str) -> TokenSource {
 impl FromRequestParts<AppState> for CurrentUser {
     type Rejection = ApiError;
 
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
         let token = match find_token(&parts.headers, ACCESS_COOKIE) {
             TokenSource::Missing => return Err(ApiError::Unauthorized(NOT_LOGGED_IN)),
             TokenSource::Malformed => return Err(ApiError::Unauthorized(INVALID_TOKEN)),
             TokenSource::Found(token) => token,
         };
-        let verified = state.tokens.verify(&token, TokenType::Access).map_err(|error| {
-            tracing::debug!(%error, "rejected access token");
-            ApiError::Unauthorized(INVALID_TOKEN)
-        })?;
+        let verified = state
+            .tokens
+            .verify(&token, TokenType::Access)
+            .map_err(|error| {
+                tracing::debug!(%error, "rejected access token");
+                ApiError::Unauthorized(INVALID_TOKEN)
+            })?;
 
-        let found = store::find_with_session(&state.db, verified.user_id, verified.session_id, db::now()).await?;
+        let found =
+            store::find_with_session(&state.db, verified.user_id, verified.session_id, db::now())
+                .await?;
         let Some(found) = found else {
             return Err(ApiError::Unauthorized(USER_GONE));
         };

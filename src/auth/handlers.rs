@@ -38,10 +38,17 @@ pub async fn register(State(state): State<AppState>, body: JsonBody) -> ApiResul
     let email = fields.required_email("email");
     let photo = fields.optional_str("photo", PHOTO);
     let password = fields.required_str("password", PASSWORD);
-    let password_confirm = fields.required_str("passwordConfirm", Length { min: 1, max: PASSWORD.max });
+    let password_confirm = fields.required_str(
+        "passwordConfirm",
+        Length {
+            min: 1,
+            max: PASSWORD.max,
+        },
+    );
     fields.finish()?;
     // finish() succeeded, so every required field is present.
-    let (Some(name), Some(email), Some(password), Some(password_confirm)) = (name, email, password, password_confirm)
+    let (Some(name), Some(email), Some(password), Some(password_confirm)) =
+        (name, email, password, password_confirm)
     else {
         return Err(anyhow::anyhow!("validated register fields are missing").into());
     };
@@ -66,10 +73,11 @@ pub async fn register(State(state): State<AppState>, body: JsonBody) -> ApiResul
     let token = hex::encode(rand::random::<[u8; 32]>());
     let ttl = state.settings.tokens.verification_ttl;
     let link = format!("{}/api/auth/verifyemail/{token}", state.settings.public_url);
-    let rendered = state
-        .mailer
-        .templates()
-        .verification(&name, &email, &link, &human_duration(ttl))?;
+    let rendered =
+        state
+            .mailer
+            .templates()
+            .verification(&name, &email, &link, &human_duration(ttl))?;
 
     let password_hash = state.passwords.hash(password).await?;
     let now = db::now();
@@ -79,7 +87,8 @@ pub async fn register(State(state): State<AppState>, body: JsonBody) -> ApiResul
         password_hash: &password_hash,
         photo: photo.as_deref().unwrap_or(DEFAULT_PHOTO),
         verification_code: &sha256_hex(&hex::decode(&token).unwrap_or_default()),
-        verification_expires_at: now + chrono::Duration::from_std(ttl).unwrap_or(chrono::Duration::days(1)),
+        verification_expires_at: now
+            + chrono::Duration::from_std(ttl).unwrap_or(chrono::Duration::days(1)),
     };
     let user = match store::insert_unverified(&state.db, &new_user, now).await? {
         InsertOutcome::Created(user) => user,
@@ -92,7 +101,12 @@ pub async fn register(State(state): State<AppState>, body: JsonBody) -> ApiResul
         // developer can open it. Never done when sending over SMTP.
         tracing::info!(user_id = %user.id, %link, "verification link (file mailer)");
     }
-    state.deliver_in_background(user.id, "verification", Mailbox::new(Some(name), address), rendered)?;
+    state.deliver_in_background(
+        user.id,
+        "verification",
+        Mailbox::new(Some(name), address),
+        rendered,
+    )?;
 
     let body = json!({
         "status": "success",
@@ -101,7 +115,10 @@ pub async fn register(State(state): State<AppState>, body: JsonBody) -> ApiResul
     Ok((StatusCode::CREATED, Json(body)).into_response())
 }
 
-pub async fn verify_email(State(state): State<AppState>, Path(token): Path<String>) -> ApiResult<Json<serde_json::Value>> {
+pub async fn verify_email(
+    State(state): State<AppState>,
+    Path(token): Path<String>,
+) -> ApiResult<Json<serde_json::Value>> {
     const USED: &str = "Email can only be verified once";
     // The link carries hex of random bytes; the database keeps the SHA-256 of
     // those bytes, as the reference app does, so its old links still work.
@@ -139,13 +156,19 @@ pub async fn login(
     // An unknown email is checked against a dummy hash, so both failures cost
     // the same time and return the same answer.
     let stored_hash = user.as_ref().map(|u| u.password.clone());
-    let verification = state.passwords.verify(password.clone(), stored_hash).await?;
+    let verification = state
+        .passwords
+        .verify(password.clone(), stored_hash)
+        .await?;
     let (user, needs_rehash) = match (user, verification) {
         (Some(user), Verification::Match { needs_rehash }) => (user, needs_rehash),
         _ => return Err(ApiError::bad_request("Incorrect Email or Password")),
     };
     if !user.verified {
-        return Err(ApiError::client(StatusCode::UNAUTHORIZED, "Please verify your email address"));
+        return Err(ApiError::client(
+            StatusCode::UNAUTHORIZED,
+            "Please verify your email address",
+        ));
     }
     if needs_rehash {
         let hash = state.passwords.hash(password).await?;
@@ -172,25 +195,38 @@ pub async fn login(
     sessions::create(&state.db, &session, now).await?;
     tracing::info!(user_id = %user.id, session_id = %session_id, "user logged in");
 
-    let access = state.tokens.issue(TokenType::Access, user.id, session_id, Uuid::new_v4())?;
-    let refresh = state.tokens.issue(TokenType::Refresh, user.id, session_id, refresh_jti)?;
+    let access = state
+        .tokens
+        .issue(TokenType::Access, user.id, session_id, Uuid::new_v4())?;
+    let refresh = state
+        .tokens
+        .issue(TokenType::Refresh, user.id, session_id, refresh_jti)?;
     let mut response = Json(json!({ "status": "success", "access_token": access })).into_response();
-    state.cookies.set_access(response.headers_mut(), &access, state.tokens.access_ttl);
-    state.cookies.set_refresh(response.headers_mut(), &refresh, state.tokens.refresh_ttl);
+    state
+        .cookies
+        .set_access(response.headers_mut(), &access, state.tokens.access_ttl);
+    state
+        .cookies
+        .set_refresh(response.headers_mut(), &refresh, state.tokens.refresh_ttl);
     Ok(response)
 }
 
 pub async fn refresh(State(state): State<AppState>, headers: HeaderMap) -> ApiResult<Response> {
     let token = match find_token(&headers, REFRESH_COOKIE) {
         TokenSource::Missing => return Err(ApiError::bad_request("Please provide refresh token")),
-        TokenSource::Malformed => return Err(ApiError::client(StatusCode::UNAUTHORIZED, CANNOT_REFRESH)),
+        TokenSource::Malformed => {
+            return Err(ApiError::client(StatusCode::UNAUTHORIZED, CANNOT_REFRESH));
+        }
         TokenSource::Found(token) => token,
     };
     let cannot_refresh = || ApiError::client(StatusCode::UNAUTHORIZED, CANNOT_REFRESH);
-    let verified = state.tokens.verify(&token, TokenType::Refresh).map_err(|error| {
-        tracing::debug!(%error, "rejected refresh token");
-        cannot_refresh()
-    })?;
+    let verified = state
+        .tokens
+        .verify(&token, TokenType::Refresh)
+        .map_err(|error| {
+            tracing::debug!(%error, "rejected refresh token");
+            cannot_refresh()
+        })?;
 
     let new_jti = Uuid::new_v4();
     let now = db::now();
@@ -222,12 +258,24 @@ pub async fn refresh(State(state): State<AppState>, headers: HeaderMap) -> ApiRe
         _ => return Err(cannot_refresh()),
     }
 
-    let access = state.tokens.issue(TokenType::Access, user_id, verified.session_id, Uuid::new_v4())?;
+    let access = state.tokens.issue(
+        TokenType::Access,
+        user_id,
+        verified.session_id,
+        Uuid::new_v4(),
+    )?;
     let mut response = Json(json!({ "access_token": access })).into_response();
-    state.cookies.set_access(response.headers_mut(), &access, state.tokens.access_ttl);
+    state
+        .cookies
+        .set_access(response.headers_mut(), &access, state.tokens.access_ttl);
     if rotated {
-        let refresh = state.tokens.issue(TokenType::Refresh, user_id, verified.session_id, new_jti)?;
-        state.cookies.set_refresh(response.headers_mut(), &refresh, state.tokens.refresh_ttl);
+        let refresh =
+            state
+                .tokens
+                .issue(TokenType::Refresh, user_id, verified.session_id, new_jti)?;
+        state
+            .cookies
+            .set_refresh(response.headers_mut(), &refresh, state.tokens.refresh_ttl);
     }
     Ok(response)
 }
@@ -251,7 +299,13 @@ fn to_chrono(duration: Duration) -> chrono::Duration {
 /// Formats a lifetime for an email, such as "24 hours" or "90 minutes".
 pub fn human_duration(duration: Duration) -> String {
     let minutes = duration.as_secs() / 60;
-    let plural = |n: u64, unit: &str| if n == 1 { format!("1 {unit}") } else { format!("{n} {unit}s") };
+    let plural = |n: u64, unit: &str| {
+        if n == 1 {
+            format!("1 {unit}")
+        } else {
+            format!("{n} {unit}s")
+        }
+    };
     if minutes >= 60 && minutes % 60 == 0 {
         plural(minutes / 60, "hour")
     } else {

@@ -32,7 +32,9 @@ impl KeyPair {
     /// generating it first when it does not exist.
     pub fn load(configured: Option<&ConfiguredKeys>, data_dir: &Path) -> anyhow::Result<Self> {
         match configured {
-            Some(keys) => Self::from_pem(keys.algorithm, keys.private_pem.expose(), &keys.public_pem),
+            Some(keys) => {
+                Self::from_pem(keys.algorithm, keys.private_pem.expose(), &keys.public_pem)
+            }
             None => Self::load_or_generate(data_dir),
         }
     }
@@ -40,12 +42,16 @@ impl KeyPair {
     fn from_pem(algorithm: Algorithm, private_pem: &str, public_pem: &str) -> anyhow::Result<Self> {
         let (encoding, decoding) = match algorithm {
             Algorithm::RS256 => (
-                EncodingKey::from_rsa_pem(private_pem.as_bytes()).context("JWT_PRIVATE_KEY is not an RSA private key")?,
-                DecodingKey::from_rsa_pem(public_pem.as_bytes()).context("JWT_PUBLIC_KEY is not an RSA public key")?,
+                EncodingKey::from_rsa_pem(private_pem.as_bytes())
+                    .context("JWT_PRIVATE_KEY is not an RSA private key")?,
+                DecodingKey::from_rsa_pem(public_pem.as_bytes())
+                    .context("JWT_PUBLIC_KEY is not an RSA public key")?,
             ),
             Algorithm::EdDSA => (
-                EncodingKey::from_ed_pem(private_pem.as_bytes()).context("JWT_PRIVATE_KEY is not an Ed25519 private key")?,
-                DecodingKey::from_ed_pem(public_pem.as_bytes()).context("JWT_PUBLIC_KEY is not an Ed25519 public key")?,
+                EncodingKey::from_ed_pem(private_pem.as_bytes())
+                    .context("JWT_PRIVATE_KEY is not an Ed25519 private key")?,
+                DecodingKey::from_ed_pem(public_pem.as_bytes())
+                    .context("JWT_PUBLIC_KEY is not an Ed25519 public key")?,
             ),
             other => anyhow::bail!("unsupported JWT algorithm {other:?}"),
         };
@@ -64,7 +70,8 @@ impl KeyPair {
     fn check_pair(&self) -> anyhow::Result<()> {
         let header = jsonwebtoken::Header::new(self.algorithm);
         let claims = serde_json::json!({ "exp": u64::MAX / 2 });
-        let token = jsonwebtoken::encode(&header, &claims, &self.encoding).context("the signing key cannot sign")?;
+        let token = jsonwebtoken::encode(&header, &claims, &self.encoding)
+            .context("the signing key cannot sign")?;
         let validation = jsonwebtoken::Validation::new(self.algorithm);
         jsonwebtoken::decode::<serde_json::Value>(&token, &self.decoding, &validation)
             .context("JWT_PUBLIC_KEY does not match JWT_PRIVATE_KEY")?;
@@ -74,7 +81,8 @@ impl KeyPair {
     fn load_or_generate(data_dir: &Path) -> anyhow::Result<Self> {
         let path = data_dir.join(GENERATED_KEY_FILE);
         let signing = if path.exists() {
-            let pem = std::fs::read_to_string(&path).with_context(|| format!("failed to read {}", path.display()))?;
+            let pem = std::fs::read_to_string(&path)
+                .with_context(|| format!("failed to read {}", path.display()))?;
             ed25519_dalek::pkcs8::DecodePrivateKey::from_pkcs8_pem(&pem)
                 .with_context(|| format!("{} is not an Ed25519 private key", path.display()))?
         } else {
@@ -99,7 +107,8 @@ fn write_private_key(path: &Path, key: &SigningKey) -> anyhow::Result<()> {
         .to_pkcs8_pem(LineEnding::LF)
         .context("failed to encode the Ed25519 private key")?;
     if let Some(parent) = path.parent() {
-        std::fs::create_dir_all(parent).with_context(|| format!("failed to create {}", parent.display()))?;
+        std::fs::create_dir_all(parent)
+            .with_context(|| format!("failed to create {}", parent.display()))?;
     }
     let mut options = std::fs::OpenOptions::new();
     options.write(true).create_new(true);

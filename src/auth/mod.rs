@@ -19,6 +19,12 @@ pub fn router() -> Router<AppState> {
         .route("/api/auth/register", post(handlers::register))
         .route("/api/auth/verifyemail/{token}", get(handlers::verify_email))
         .route("/api/auth/login", post(handlers::login))
-        .route("/api/auth/refresh", get(handlers::refresh).post(handlers::refresh))
-        .route("/api/auth/logout", get(handlers::logout).post(handlers::logout))
+        .route(
+            "/api/auth/refresh",
+            get(handlers::refresh).post(handlers::refresh),
+        )
+        .route(
+            "/api/auth/logout",
+            get(handlers::logout).post(handlers::logout),
+        )
 }

@@ -40,15 +40,30 @@ impl Passwords {
 
     /// Verifies `password` against a stored hash, or against the dummy hash
     /// when `stored` is `None` (which then always reports a mismatch).
-    pub async fn verify(&self, password: String, stored: Option<String>) -> anyhow::Result<Verification> {
+    pub async fn verify(
+        &self,
+        password: String,
+        stored: Option<String>,
+    ) -> anyhow::Result<Verification> {
         let known = stored.is_some();
         let hash = stored.unwrap_or_else(|| self.dummy_hash.to_string());
         let verification = self.run(move || verify_blocking(&password, &hash)).await?;
-        Ok(if known { verification } else { Verification::Mismatch })
+        Ok(if known {
+            verification
+        } else {
+            Verification::Mismatch
+        })
     }
 
-    async fn run<T: Send + 'static>(&self, work: impl FnOnce() -> T + Send + 'static) -> anyhow::Result<T> {
-        let _permit = self.permits.acquire().await.context("password hasher is shut down")?;
+    async fn run<T: Send + 'static>(
+        &self,
+        work: impl FnOnce() -> T + Send + 'static,
+    ) -> anyhow::Result<T> {
+        let _permit = self
+            .permits
+            .acquire()
+            .await
+            .context("password hasher is shut down")?;
         let span = tracing::Span::current();
         tokio::task::spawn_blocking(move || span.in_scope(work))
             .await
@@ -76,7 +91,9 @@ fn verify_blocking(password: &str, stored: &str) -> Verification {
         };
     }
     match Argon2::default().verify_password(password.as_bytes(), stored) {
-        Ok(()) => Verification::Match { needs_rehash: false },
+        Ok(()) => Verification::Match {
+            needs_rehash: false,
+        },
         Err(argon2::password_hash::Error::PasswordInvalid) => Verification::Mismatch,
         Err(error) => {
             tracing::warn!(%error, "stored password hash is unreadable; treating the password as wrong");
@@ -94,9 +111,20 @@ mod tests {
         let passwords = Passwords::new(1).unwrap();
         let hash = passwords.hash("correct horse".into()).await.unwrap();
         assert!(hash.starts_with("$argon2id$"));
-        let ok = passwords.verify("correct horse".into(), Some(hash.clone())).await.unwrap();
-        assert_eq!(ok, Verification::Match { needs_rehash: false });
-        let wrong = passwords.verify("wrong horse".into(), Some(hash)).await.unwrap();
+        let ok = passwords
+            .verify("correct horse".into(), Some(hash.clone()))
+            .await
+            .unwrap();
+        assert_eq!(
+            ok,
+            Verification::Match {
+                needs_rehash: false
+            }
+        );
+        let wrong = passwords
+            .verify("wrong horse".into(), Some(hash))
+            .await
+            .unwrap();
         assert_eq!(wrong, Verification::Mismatch);
     }
 
@@ -104,14 +132,20 @@ mod tests {
     async fn bcrypt_hash_verifies_and_needs_rehash() {
         let passwords = Passwords::new(1).unwrap();
         let hash = bcrypt::hash("legacy password", 4).unwrap();
-        let ok = passwords.verify("legacy password".into(), Some(hash)).await.unwrap();
+        let ok = passwords
+            .verify("legacy password".into(), Some(hash))
+            .await
+            .unwrap();
         assert_eq!(ok, Verification::Match { needs_rehash: true });
     }
 
     #[tokio::test]
     async fn unknown_user_never_matches() {
         let passwords = Passwords::new(1).unwrap();
-        let result = passwords.verify("postgate-dummy-password".into(), None).await.unwrap();
+        let result = passwords
+            .verify("postgate-dummy-password".into(), None)
+            .await
+            .unwrap();
         assert_eq!(result, Verification::Mismatch);
     }
 }

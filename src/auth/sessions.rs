@@ -31,7 +31,11 @@ pub enum RefreshOutcome {
     Invalid,
 }
 
-pub async fn create(db: &Db, session: &NewSession<'_>, now: DateTime<Utc>) -> Result<(), sqlx::Error> {
+pub async fn create(
+    db: &Db,
+    session: &NewSession<'_>,
+    now: DateTime<Utc>,
+) -> Result<(), sqlx::Error> {
     on_pool!(db, pool => {
         sqlx::query(
             "INSERT INTO sessions (id, user_id, refresh_jti, created_at, last_used_at, expires_at, user_agent, ip) \

@@ -65,7 +65,13 @@ impl Tokens {
     }
 
     /// Signs a token of `token_type` for a user's session.
-    pub fn issue(&self, token_type: TokenType, user_id: Uuid, session_id: Uuid, jti: Uuid) -> anyhow::Result<String> {
+    pub fn issue(
+        &self,
+        token_type: TokenType,
+        user_id: Uuid,
+        session_id: Uuid,
+        jti: Uuid,
+    ) -> anyhow::Result<String> {
         let now = chrono::Utc::now().timestamp();
         let ttl = match token_type {
             TokenType::Access => self.access_ttl,
@@ -100,7 +106,8 @@ impl Tokens {
         if claims.token_type != expected {
             return Err(InvalidToken("wrong token type"));
         }
-        let user_id = Uuid::parse_str(&claims.sub).map_err(|_| InvalidToken("sub is not a UUID"))?;
+        let user_id =
+            Uuid::parse_str(&claims.sub).map_err(|_| InvalidToken("sub is not a UUID"))?;
         let jti = Uuid::parse_str(&claims.jti).map_err(|_| InvalidToken("jti is not a UUID"))?;
         Ok(VerifiedToken {
             user_id,

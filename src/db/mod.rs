@@ -85,8 +85,9 @@ impl Db {
                     .with_regexp();
                 let path = options.get_filename();
                 if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-                    std::fs::create_dir_all(parent)
-                        .with_context(|| format!("failed to create the database folder {}", parent.display()))?;
+                    std::fs::create_dir_all(parent).with_context(|| {
+                        format!("failed to create the database folder {}", parent.display())
+                    })?;
                 }
                 let pool = SqlitePoolOptions::new()
                     .max_connections(settings.max_connections)
@@ -126,6 +127,9 @@ pub fn now() -> DateTime<Utc> {
 
 /// Serializes a timestamp as RFC 3339 in UTC with microseconds and a
 /// `+00:00` offset, the form the reference app's clients parse.
-pub fn serialize_timestamp<S: Serializer>(value: &DateTime<Utc>, serializer: S) -> Result<S::Ok, S::Error> {
+pub fn serialize_timestamp<S: Serializer>(
+    value: &DateTime<Utc>,
+    serializer: S,
+) -> Result<S::Ok, S::Error> {
     serializer.collect_str(&value.format("%Y-%m-%dT%H:%M:%S%.6f+00:00"))
 }

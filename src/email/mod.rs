@@ -48,7 +48,8 @@ impl Mailer {
                 credentials,
                 timeout,
             } => {
-                let parameters = || TlsParameters::new(host.clone()).context("invalid EMAIL_HOST for TLS");
+                let parameters =
+                    || TlsParameters::new(host.clone()).context("invalid EMAIL_HOST for TLS");
                 let tls = match tls {
                     EmailTls::Opportunistic => Tls::Opportunistic(parameters()?),
                     EmailTls::Starttls => Tls::Required(parameters()?),
@@ -60,7 +61,8 @@ impl Mailer {
                     .tls(tls)
                     .timeout(Some(*timeout));
                 if let Some((user, password)) = credentials {
-                    builder = builder.credentials(Credentials::new(user.clone(), password.expose().to_owned()));
+                    builder = builder
+                        .credentials(Credentials::new(user.clone(), password.expose().to_owned()));
                 }
                 (Transport::Smtp(builder.build()), None)
             }
@@ -72,9 +74,13 @@ impl Mailer {
                 (Transport::Smtp(transport), None)
             }
             EmailTransportSettings::Files { dir } => {
-                std::fs::create_dir_all(dir)
-                    .with_context(|| format!("failed to create the email folder {}", dir.display()))?;
-                (Transport::Files(AsyncFileTransport::new(dir)), Some(dir.clone()))
+                std::fs::create_dir_all(dir).with_context(|| {
+                    format!("failed to create the email folder {}", dir.display())
+                })?;
+                (
+                    Transport::Files(AsyncFileTransport::new(dir)),
+                    Some(dir.clone()),
+                )
             }
         };
         Ok(Self {
@@ -102,8 +108,16 @@ impl Mailer {
     /// Delivers one message and waits for the transport to accept it.
     pub async fn send(&self, message: Message) -> anyhow::Result<()> {
         match &self.transport {
-            Transport::Smtp(smtp) => smtp.send(message).await.map(|_| ()).context("SMTP delivery failed"),
-            Transport::Files(files) => files.send(message).await.map(|_| ()).context("writing the .eml file failed"),
+            Transport::Smtp(smtp) => smtp
+                .send(message)
+                .await
+                .map(|_| ())
+                .context("SMTP delivery failed"),
+            Transport::Files(files) => files
+                .send(message)
+                .await
+                .map(|_| ())
+                .context("writing the .eml file failed"),
         }
     }
 }

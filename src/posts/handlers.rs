@@ -17,7 +17,10 @@ use crate::error::{ApiError, ApiResult};
 use crate::validation::{BodyFields, JsonBody, Length, PathId, QueryParams};
 
 const TITLE: Length = Length { min: 1, max: 255 };
-const CONTENT: Length = Length { min: 1, max: 100_000 };
+const CONTENT: Length = Length {
+    min: 1,
+    max: 100_000,
+};
 const CATEGORY: Length = Length { min: 1, max: 100 };
 const IMAGE: Length = Length { min: 1, max: 2048 };
 const MAX_SEARCH_CHARS: usize = 255;
@@ -74,7 +77,11 @@ fn not_author() -> ApiError {
     ApiError::forbidden("You are not allowed to perform this action")
 }
 
-pub async fn list(State(state): State<AppState>, _user: CurrentUser, RawQuery(query): RawQuery) -> ApiResult<Json<serde_json::Value>> {
+pub async fn list(
+    State(state): State<AppState>,
+    _user: CurrentUser,
+    RawQuery(query): RawQuery,
+) -> ApiResult<Json<serde_json::Value>> {
     let params = QueryParams::parse(query.as_deref());
     let mut errors = Vec::new();
     let limit = params.integer("limit", 10, 1, 100, &mut errors);
@@ -83,7 +90,12 @@ pub async fn list(State(state): State<AppState>, _user: CurrentUser, RawQuery(qu
         return Err(ApiError::Validation(errors));
     }
     // A longer search cannot match a title of at most 255 characters.
-    let search: String = params.get("search").unwrap_or("").chars().take(MAX_SEARCH_CHARS + 1).collect();
+    let search: String = params
+        .get("search")
+        .unwrap_or("")
+        .chars()
+        .take(MAX_SEARCH_CHARS + 1)
+        .collect();
 
     let offset = (page - 1).saturating_mul(limit);
     let (total, rows) = store::list(&state.db, &search, limit, offset).await?;
@@ -96,14 +108,20 @@ pub async fn list(State(state): State<AppState>, _user: CurrentUser, RawQuery(qu
     })))
 }
 
-pub async fn create(State(state): State<AppState>, current: CurrentUser, body: JsonBody) -> ApiResult<Response> {
+pub async fn create(
+    State(state): State<AppState>,
+    current: CurrentUser,
+    body: JsonBody,
+) -> ApiResult<Response> {
     let mut fields = BodyFields::new(body)?;
     let title = fields.required_str("title", TITLE);
     let content = fields.required_str("content", CONTENT);
     let category = fields.required_str("category", CATEGORY);
     let image = fields.required_str("image", IMAGE);
     fields.finish()?;
-    let (Some(title), Some(content), Some(category), Some(image)) = (title, content, category, image) else {
+    let (Some(title), Some(content), Some(category), Some(image)) =
+        (title, content, category, image)
+    else {
         return Err(anyhow::anyhow!("validated post fields are missing").into());
     };
 
@@ -118,7 +136,11 @@ pub async fn create(State(state): State<AppState>, current: CurrentUser, body: J
     Ok((StatusCode::CREATED, Json(PostResponse::from(row))).into_response())
 }
 
-pub async fn read(State(state): State<AppState>, _user: CurrentUser, PathId(id): PathId) -> ApiResult<Json<PostResponse>> {
+pub async fn read(
+    State(state): State<AppState>,
+    _user: CurrentUser,
+    PathId(id): PathId,
+) -> ApiResult<Json<PostResponse>> {
     match store::find(&state.db, id).await? {
         Some(row) => Ok(Json(row.into())),
         None => Err(not_found(id)),
@@ -147,7 +169,11 @@ pub async fn update(
     }
 }
 
-pub async fn delete(State(state): State<AppState>, current: CurrentUser, PathId(id): PathId) -> ApiResult<StatusCode> {
+pub async fn delete(
+    State(state): State<AppState>,
+    current: CurrentUser,
+    PathId(id): PathId,
+) -> ApiResult<StatusCode> {
     match store::delete(&state.db, id, current.user.id).await? {
         ChangeOutcome::Done(()) => {
             tracing::info!(post_id = %id, user_id = %current.user.id, "deleted a post");

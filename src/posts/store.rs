@@ -58,19 +58,33 @@ const SELECT_POST_BY_ID: &str = concat!(select_post!(), " WHERE p.id = $1");
 
 /// Returns the number of posts whose title contains `search` (case-insensitive,
 /// taken literally) and one page of them, newest first with the id as tie-breaker.
-pub async fn list(db: &Db, search: &str, limit: i64, offset: i64) -> Result<(i64, Vec<PostRow>), sqlx::Error> {
+pub async fn list(
+    db: &Db,
+    search: &str,
+    limit: i64,
+    offset: i64,
+) -> Result<(i64, Vec<PostRow>), sqlx::Error> {
     // The title filter is the only SQL that differs: PostgreSQL has ILIKE,
     // while SQLite's LIKE folds ASCII only, so it gets a case-insensitive
     // regular expression (Unicode-aware, from sqlx's REGEXP function).
     let (filter, pattern) = match db {
-        Db::Postgres(_) => ("p.title ILIKE $1 ESCAPE '\\'", format!("%{}%", escape_like(search))),
-        Db::Sqlite(_) => ("p.title REGEXP $1", format!("(?i){}", regex::escape(search))),
+        Db::Postgres(_) => (
+            "p.title ILIKE $1 ESCAPE '\\'",
+            format!("%{}%", escape_like(search)),
+        ),
+        Db::Sqlite(_) => (
+            "p.title REGEXP $1",
+            format!("(?i){}", regex::escape(search)),
+        ),
     };
     let filter = if search.is_empty() { "$1 = $1" } else { filter };
     // Only the fixed filter strings above are spliced in; user input is bound.
     let count_sql = AssertSqlSafe(format!("SELECT COUNT(*) FROM posts p WHERE {filter}"));
     let page_sql = AssertSqlSafe(format!(
-        concat!(select_post!(), " WHERE {} ORDER BY p.created_at DESC, p.id DESC LIMIT $2 OFFSET $3"),
+        concat!(
+            select_post!(),
+            " WHERE {} ORDER BY p.created_at DESC, p.id DESC LIMIT $2 OFFSET $3"
+        ),
         filter
     ));
     on_pool!(db, pool => {
@@ -100,7 +114,12 @@ pub async fn find(db: &Db, id: Uuid) -> Result<Option<PostRow>, sqlx::Error> {
     on_pool!(db, pool => sqlx::query_as::<_, PostRow>(SELECT_POST_BY_ID).bind(id).fetch_optional(pool).await)
 }
 
-pub async fn insert(db: &Db, author: Uuid, post: &NewPost<'_>, now: DateTime<Utc>) -> Result<PostRow, sqlx::Error> {
+pub async fn insert(
+    db: &Db,
+    author: Uuid,
+    post: &NewPost<'_>,
+    now: DateTime<Utc>,
+) -> Result<PostRow, sqlx::Error> {
     let id = Uuid::new_v4();
     on_pool!(db, pool => {
         let mut tx = pool.begin_write().await?;
@@ -177,7 +196,10 @@ pub async fn delete(db: &Db, id: Uuid, author: Uuid) -> Result<ChangeOutcome<()>
 }
 
 /// Tells why a change by the author matched no row: no such post, or another author's.
-async fn missing_or_foreign<'c, DB, T>(tx: &mut sqlx::Transaction<'c, DB>, id: Uuid) -> Result<ChangeOutcome<T>, sqlx::Error>
+async fn missing_or_foreign<'c, DB, T>(
+    tx: &mut sqlx::Transaction<'c, DB>,
+    id: Uuid,
+) -> Result<ChangeOutcome<T>, sqlx::Error>
 where
     DB: sqlx::Database,
     for<'e> &'e mut DB::Connection: sqlx::Executor<'e, Database = DB>,
@@ -189,5 +211,9 @@ where
         .bind(id)
         .fetch_optional(&mut **tx)
         .await?;
-    Ok(if exists.is_some() { ChangeOutcome::NotAuthor } else { ChangeOutcome::NotFound })
+    Ok(if exists.is_some() {
+        ChangeOutcome::NotAuthor
+    } else {
+        ChangeOutcome::NotFound
+    })
 }

@@ -59,7 +59,11 @@ pub struct UserWithSession {
 
 /// Inserts an unverified user. The unique index on `email` decides between two
 /// concurrent registrations of one address, so exactly one of them succeeds.
-pub async fn insert_unverified(db: &Db, new: &NewUser<'_>, now: DateTime<Utc>) -> Result<InsertOutcome, sqlx::Error> {
+pub async fn insert_unverified(
+    db: &Db,
+    new: &NewUser<'_>,
+    now: DateTime<Utc>,
+) -> Result<InsertOutcome, sqlx::Error> {
     let sql = concat!(
         "INSERT INTO users (id, name, email, password, photo, verified, verification_code, ",
         "verification_expires_at, role, created_at, updated_at) ",
@@ -82,7 +86,9 @@ pub async fn insert_unverified(db: &Db, new: &NewUser<'_>, now: DateTime<Utc>) -
     });
     match result {
         Ok(user) => Ok(InsertOutcome::Created(user)),
-        Err(sqlx::Error::Database(error)) if error.is_unique_violation() => Ok(InsertOutcome::EmailTaken),
+        Err(sqlx::Error::Database(error)) if error.is_unique_violation() => {
+            Ok(InsertOutcome::EmailTaken)
+        }
         Err(error) => Err(error),
     }
 }
@@ -122,7 +128,11 @@ pub async fn find_with_session(
 }
 
 /// Marks the user that owns `code_hash` as verified and consumes the code.
-pub async fn verify_by_code(db: &Db, code_hash: &str, now: DateTime<Utc>) -> Result<VerifyOutcome, sqlx::Error> {
+pub async fn verify_by_code(
+    db: &Db,
+    code_hash: &str,
+    now: DateTime<Utc>,
+) -> Result<VerifyOutcome, sqlx::Error> {
     on_pool!(db, pool => {
         let mut tx = pool.begin_write().await?;
         let updated = sqlx::query(
@@ -151,7 +161,12 @@ pub async fn verify_by_code(db: &Db, code_hash: &str, now: DateTime<Utc>) -> Res
 }
 
 /// Replaces the stored password hash, used to upgrade bcrypt hashes on login.
-pub async fn update_password_hash(db: &Db, id: Uuid, hash: &str, now: DateTime<Utc>) -> Result<(), sqlx::Error> {
+pub async fn update_password_hash(
+    db: &Db,
+    id: Uuid,
+    hash: &str,
+    now: DateTime<Utc>,
+) -> Result<(), sqlx::Error> {
     on_pool!(db, pool => {
         sqlx::query("UPDATE users SET password = $2, updated_at = $3 WHERE id = $1")
             .bind(id)

@@ -1,0 +1,86 @@
+#!/usr/bin/env bash
+# Runs the whole test suite: formatting, lints, unit tests and the HTTP tests
+# on SQLite and on a real PostgreSQL server.
+#
+# PostgreSQL: set POSTGATE_TEST_DATABASE_URL to a server where the user may
+# create databases (for example postgres://postgres@127.0.0.1:5432/postgres).
+# Unset, this script installs PostgreSQL with apt-get when it is missing,
+# starts a throwaway cluster on a free loopback port and stops it at the end.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+log() { printf '==> %s\n' "$*" >&2; }
+
+if ! command -v cargo >/dev/null 2>&1; then
+  log "cargo is missing: install Rust 1.85 or newer with rustup (https://rustup.rs) and run this again"
+  exit 1
+fi
+
+as_root() {
+  if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi
+}
+
+find_pg_bin() {
+  local initdb
+  initdb=$(ls /usr/lib/postgresql/*/bin/initdb 2>/dev/null | sort -V | tail -n 1 || true)
+  [ -n "$initdb" ] && dirname "$initdb"
+}
+
+free_port() {
+  local port
+  for port in $(seq 55432 55532); do
+    if ! (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
+      echo "$port"
+      return 0
+    fi
+  done
+  return 1
+}
+
+start_postgres() {
+  local bin_dir port data_dir run_as=()
+  bin_dir=$(find_pg_bin || true)
+  if [ -z "$bin_dir" ]; then
+    log "installing PostgreSQL with apt-get"
+    as_root apt-get update -qq
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null
+    bin_dir=$(find_pg_bin)
+  fi
+  port=$(free_port) || { log "no free port in 55432-55532 for PostgreSQL"; exit 1; }
+  data_dir=$(mktemp -d /tmp/postgate-test-pg.XXXXXX)
+  # initdb refuses to run as root, so a root shell runs the server as the
+  # postgres user that the Debian package creates.
+  if [ "$(id -u)" -eq 0 ]; then
+    chown postgres:postgres "$data_dir"
+    run_as=(runuser -u postgres --)
+  fi
+  log "starting PostgreSQL from $bin_dir on 127.0.0.1:$port (data in $data_dir)"
+  "${run_as[@]}" "$bin_dir/initdb" -D "$data_dir/db" -U postgres --auth=trust -E UTF8 --locale=C.UTF-8 >/dev/null
+  "${run_as[@]}" "$bin_dir/pg_ctl" -D "$data_dir/db" -l "$data_dir/server.log" -w -o \
+    "-p $port -k $data_dir -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off -c max_connections=300" \
+    start >/dev/null
+  PG_STOP=("${run_as[@]}" "$bin_dir/pg_ctl" -D "$data_dir/db" -m fast -w stop)
+  PG_DATA_DIR=$data_dir
+  trap stop_postgres EXIT
+  export POSTGATE_TEST_DATABASE_URL="postgres://postgres@127.0.0.1:$port/postgres"
+}
+
+stop_postgres() {
+  "${PG_STOP[@]}" >/dev/null 2>&1 || true
+  rm -rf "$PG_DATA_DIR"
+}
+
+if [ -z "${POSTGATE_TEST_DATABASE_URL:-}" ]; then
+  start_postgres
+fi
+
+if cargo fmt --version >/dev/null 2>&1; then
+  log "cargo fmt --check"
+  cargo fmt --all --check
+fi
+if cargo clippy --version >/dev/null 2>&1; then
+  log "cargo clippy"
+  cargo clippy --all-targets --locked -- -D warnings
+fi
+log "cargo test (SQLite and PostgreSQL at ${POSTGATE_TEST_DATABASE_URL%%@*}@…)"
+cargo test --locked "$@"
