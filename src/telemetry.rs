@@ -5,7 +5,6 @@
 use std::io::IsTerminal;
 use std::time::Instant;
 
-use axum::body::Body;
 use axum::extract::{MatchedPath, Request};
 use axum::http::{HeaderName, HeaderValue, header};
 use axum::middleware::Next;
@@ -98,7 +97,7 @@ fn add_missing_error_body(response: Response) -> Response {
     };
     let replacement = detail_response(status, detail);
     let (new_parts, body) = replacement.into_parts();
-    let mut response = Response::from_parts(parts, Body::from(body));
+    let mut response = Response::from_parts(parts, body);
     response.headers_mut().remove(header::CONTENT_LENGTH);
     if let Some(content_type) = new_parts.headers.get(header::CONTENT_TYPE) {
         response

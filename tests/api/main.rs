@@ -4,4 +4,6 @@
 mod helpers;
 
 mod auth_tokens;
+mod conventions;
 mod flow;
+mod posts;
