@@ -1,0 +1,279 @@
+//! The `postgate` binary: start-up checks, `migrate`, configured RS256 keys,
+//! and graceful shutdown on SIGTERM.
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+const BINARY: &str = env!("CARGO_BIN_EXE_postgate");
+
+/// A command for the binary with a clean environment, so settings from the
+/// developer's shell or a `.env` file do not leak in.
+fn postgate(dir: &Path) -> Command {
+    let mut command = Command::new(BINARY);
+    command
+        .current_dir(dir)
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default());
+    command
+}
+
+fn run_failing(env: &[(&str, &str)]) -> String {
+    let dir = tempfile::tempdir().unwrap();
+    let output = postgate(dir.path())
+        .envs(env.iter().copied())
+        .output()
+        .expect("binary runs");
+    assert!(!output.status.success(), "start with {env:?} should fail");
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+#[test]
+fn invalid_settings_are_named() {
+    let cases: &[(&[(&str, &str)], &str)] = &[
+        (&[("PORT", "abc")], "--port"),
+        (&[("PUBLIC_URL", "ftp://example.com")], "PUBLIC_URL"),
+        (&[("DATABASE_URL", "mysql://localhost/db")], "DATABASE_URL"),
+        (&[("CLIENT_ORIGIN", "not a url")], "CLIENT_ORIGIN"),
+        (&[("JWT_PRIVATE_KEY", "abc")], "JWT_PUBLIC_KEY"),
+        (
+            &[("JWT_PRIVATE_KEY", "!!!"), ("JWT_PUBLIC_KEY", "!!!")],
+            "JWT_PRIVATE_KEY",
+        ),
+        (
+            &[("ACCESS_TOKEN_EXPIRES_IN", "0")],
+            "ACCESS_TOKEN_EXPIRES_IN",
+        ),
+        (&[("EMAIL_FROM", "nobody")], "EMAIL_FROM"),
+        (&[("EMAIL_URL", "http://mail.example.com")], "EMAIL_URL"),
+        (&[("POSTGRES_HOSTNAME", "db.internal")], "POSTGRES_USER"),
+        (&[("EMAIL_TLS", "maybe")], "--email-tls"),
+    ];
+    for (env, name) in cases {
+        let stderr = run_failing(env);
+        assert!(
+            stderr.contains(name),
+            "{env:?}: message should name {name}: {stderr}"
+        );
+    }
+}
+
+#[test]
+fn mismatched_rsa_keys_stop_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let (private_a, _) = rsa_key_pair(dir.path(), "a");
+    let (_, public_b) = rsa_key_pair(dir.path(), "b");
+    let output = postgate(dir.path())
+        .env("JWT_PRIVATE_KEY", private_a)
+        .env("JWT_PUBLIC_KEY", public_b)
+        .env("PORT", "0")
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("JWT_PUBLIC_KEY does not match JWT_PRIVATE_KEY"),
+        "{stderr}"
+    );
+}
+
+/// Generates an RSA key pair with the openssl command and returns both
+/// halves as base64 of PEM, the form the reference app's `.env` uses.
+fn rsa_key_pair(dir: &Path, name: &str) -> (String, String) {
+    use base64::Engine;
+    let private = dir.join(format!("{name}.pem"));
+    let public = dir.join(format!("{name}.pub.pem"));
+    let status = Command::new("openssl")
+        .args([
+            "genpkey",
+            "-algorithm",
+            "RSA",
+            "-pkeyopt",
+            "rsa_keygen_bits:2048",
+            "-out",
+        ])
+        .arg(&private)
+        .stderr(Stdio::null())
+        .status()
+        .expect("openssl is installed (scripts/test.sh installs it)");
+    assert!(status.success());
+    let status = Command::new("openssl")
+        .args(["pkey", "-pubout", "-in"])
+        .arg(&private)
+        .arg("-out")
+        .arg(&public)
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let encode = |path: &Path| {
+        base64::engine::general_purpose::STANDARD.encode(std::fs::read(path).unwrap())
+    };
+    (encode(&private), encode(&public))
+}
+
+/// Starts the server and waits for its "listening" log line; returns the
+/// child and the bound address.
+fn start_server(command: &mut Command) -> (Child, String) {
+    let mut child = command
+        .env("PORT", "0")
+        .env("RUST_LOG", "info")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("server starts");
+    let stdout = child.stdout.take().unwrap();
+    let (sender, receiver) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            let _ = sender.send(line);
+        }
+    });
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let address = loop {
+        let line = receiver
+            .recv_timeout(deadline.saturating_duration_since(Instant::now()))
+            .expect("server logs that it listens within 30 seconds");
+        if line.contains("postgate listening") {
+            let address = line.split("addr=").nth(1).expect("address in log line");
+            break address.split_whitespace().next().unwrap().to_owned();
+        }
+    };
+    (child, address)
+}
+
+fn stop_with_sigterm(mut child: Child) -> std::process::ExitStatus {
+    let status = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            return status;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "server did not stop within 15 seconds of SIGTERM"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+fn http_get(address: &str, path: &str) -> String {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(address).unwrap();
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: {address}\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).unwrap();
+    response
+}
+
+#[test]
+fn default_start_and_sigterm() {
+    let dir = tempfile::tempdir().unwrap();
+    let (child, address) = start_server(&mut postgate(dir.path()));
+    let response = http_get(&address, "/api/healthchecker");
+    assert!(response.starts_with("HTTP/1.1 200"), "{response}");
+    assert!(
+        response.contains(r#"{"message":"Hello World"}"#),
+        "{response}"
+    );
+
+    let key = dir.path().join("data/jwt-ed25519.pem");
+    assert!(key.exists(), "signing key generated into ./data");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&key).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600, "key file mode");
+    }
+    assert!(
+        dir.path().join("data/postgate.db").exists(),
+        "SQLite file under ./data"
+    );
+    assert!(
+        dir.path().join("data/outbox").is_dir(),
+        "email folder under ./data"
+    );
+
+    let status = stop_with_sigterm(child);
+    assert!(status.success(), "graceful stop exits 0, got {status}");
+}
+
+#[test]
+fn configured_rsa_keys_serve() {
+    let dir = tempfile::tempdir().unwrap();
+    let (private, public) = rsa_key_pair(dir.path(), "server");
+    let mut command = postgate(dir.path());
+    command
+        .env("JWT_PRIVATE_KEY", private)
+        .env("JWT_PUBLIC_KEY", public)
+        .env("JWT_ALGORITHM", "RS256");
+    let (child, address) = start_server(&mut command);
+    assert!(http_get(&address, "/readyz").starts_with("HTTP/1.1 200"));
+    assert!(
+        !dir.path().join("data/jwt-ed25519.pem").exists(),
+        "no key generated when one is configured"
+    );
+    assert!(stop_with_sigterm(child).success());
+}
+
+#[test]
+fn migrate_sqlite() {
+    let dir = tempfile::tempdir().unwrap();
+    let output = postgate(dir.path()).arg("migrate").output().unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(dir.path().join("data/postgate.db").exists());
+    // Running it again is a no-op.
+    let again = postgate(dir.path()).arg("migrate").output().unwrap();
+    assert!(again.status.success());
+}
+
+#[test]
+fn migrate_postgres() {
+    let admin = std::env::var("POSTGATE_TEST_DATABASE_URL")
+        .expect("POSTGATE_TEST_DATABASE_URL is not set; run the suite with scripts/test.sh");
+    let name = format!("postgate_cli_{}", uuid::Uuid::new_v4().simple());
+    let created = Command::new("psql")
+        .args([
+            admin.as_str(),
+            "-q",
+            "-c",
+            &format!("CREATE DATABASE {name}"),
+        ])
+        .status()
+        .expect("psql is installed with PostgreSQL");
+    assert!(created.success());
+    let mut url = url::Url::parse(&admin).unwrap();
+    url.set_path(&name);
+
+    let dir = tempfile::tempdir().unwrap();
+    for _ in 0..2 {
+        let output = postgate(dir.path())
+            .arg("migrate")
+            .env("DATABASE_URL", url.as_str())
+            .output()
+            .unwrap();
+        assert!(
+            output.status.success(),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+    let tables = Command::new("psql")
+        .args([url.as_str(), "-At", "-c", "SELECT string_agg(table_name, ',' ORDER BY table_name) FROM information_schema.tables WHERE table_schema = 'public'"])
+        .output()
+        .unwrap();
+    let tables = String::from_utf8_lossy(&tables.stdout);
+    assert!(tables.contains("posts,sessions,users"), "{tables}");
+}
