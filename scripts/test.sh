@@ -73,6 +73,12 @@ stop_postgres() {
 if [ -z "${POSTGATE_TEST_DATABASE_URL:-}" ]; then
   start_postgres
 fi
+# The CLI tests generate RSA keys with openssl and create databases with psql.
+if ! command -v openssl >/dev/null 2>&1 || ! command -v psql >/dev/null 2>&1; then
+  log "installing openssl and the PostgreSQL client with apt-get"
+  as_root apt-get update -qq
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq openssl postgresql-client >/dev/null
+fi
 
 if cargo fmt --version >/dev/null 2>&1; then
   log "cargo fmt --check"
@@ -82,5 +88,5 @@ if cargo clippy --version >/dev/null 2>&1; then
   log "cargo clippy"
   cargo clippy --all-targets --locked -- -D warnings
 fi
-log "cargo test (SQLite and PostgreSQL at ${POSTGATE_TEST_DATABASE_URL%%@*}@…)"
+log "cargo test (every HTTP test runs on SQLite and on PostgreSQL)"
 cargo test --locked "$@"

@@ -4,6 +4,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use axum::Json;
+use axum::extract::rejection::PathRejection;
 use axum::extract::{ConnectInfo, Path, State};
 use axum::http::header::USER_AGENT;
 use axum::http::{HeaderMap, StatusCode};
@@ -117,9 +118,13 @@ pub async fn register(State(state): State<AppState>, body: JsonBody) -> ApiResul
 
 pub async fn verify_email(
     State(state): State<AppState>,
-    Path(token): Path<String>,
+    token: Result<Path<String>, PathRejection>,
 ) -> ApiResult<Json<serde_json::Value>> {
     const USED: &str = "Email can only be verified once";
+    // A segment that is not valid UTF-8 after percent-decoding cannot be a token.
+    let Ok(Path(token)) = token else {
+        return Err(ApiError::forbidden(USED));
+    };
     // The link carries hex of random bytes; the database keeps the SHA-256 of
     // those bytes, as the reference app does, so its old links still work.
     let Ok(bytes) = hex::decode(token.trim()) else {
