@@ -3,7 +3,10 @@
 
 mod helpers;
 
+mod accounts;
+mod adoption;
 mod auth_tokens;
-mod conventions;
+mod email;
 mod flow;
 mod posts;
+mod sessions;
