@@ -165,8 +165,8 @@ pub fn router(state: AppState) -> Router {
             StatusCode::REQUEST_TIMEOUT,
             timeout,
         ))
-        .layer(middleware::from_fn(request_context))
         .layer(cors)
+        .layer(middleware::from_fn(request_context))
         .with_state(state)
 }
 

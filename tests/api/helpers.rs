@@ -64,6 +64,8 @@ pub struct Options {
     pub file_mailer: bool,
     /// Point the server at this SMTP port instead of a running sink.
     pub smtp_port: Option<u16>,
+    /// Use this database instead of a fresh one.
+    pub database_url: Option<String>,
 }
 
 pub struct TestApp {
@@ -85,12 +87,12 @@ impl TestApp {
     pub async fn spawn_with(backend: Backend, options: Options) -> Self {
         let data_dir = tempfile::tempdir().expect("create a temporary data folder");
         let smtp = SmtpSink::start().await;
-        let database_url = match backend {
-            Backend::Sqlite => format!(
-                "sqlite://{}?mode=rwc",
-                data_dir.path().join("test.db").display()
-            ),
-            Backend::Postgres => create_postgres_database().await,
+        let database_url = match (backend, options.database_url.clone()) {
+            (_, Some(url)) => url,
+            (Backend::Sqlite, None) => {
+                format!("sqlite://{}?mode=rwc", data_dir.path().join("test.db").display())
+            }
+            (Backend::Postgres, None) => create_postgres_database().await,
         };
         let mut args: Vec<String> = vec![
             "postgate".into(),
@@ -278,7 +280,7 @@ impl Drop for TestApp {
 }
 
 /// Creates an empty database on the test PostgreSQL server and returns its URL.
-async fn create_postgres_database() -> String {
+pub async fn create_postgres_database() -> String {
     let admin_url = std::env::var("POSTGATE_TEST_DATABASE_URL").expect(
         "POSTGATE_TEST_DATABASE_URL is not set; run the suite with scripts/test.sh, which starts PostgreSQL",
     );

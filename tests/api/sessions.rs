@@ -24,7 +24,10 @@ fn cookie_value(response: &reqwest::Response, name: &str) -> Option<String> {
         .get_all(SET_COOKIE)
         .iter()
         .filter_map(|v| v.to_str().ok())
-        .find_map(|c| c.strip_prefix(&format!("{name}=")).map(|rest| rest.split(';').next().unwrap().to_owned()))
+        .find_map(|c| {
+            c.strip_prefix(&format!("{name}="))
+                .map(|rest| rest.split(';').next().unwrap().to_owned())
+        })
 }
 
 async fn refresh_with(app: &TestApp, refresh_token: &str) -> reqwest::Response {
@@ -46,8 +49,18 @@ async fn spawn_with_reuse_interval(backend: Backend, seconds: u64) -> TestApp {
 
 async fn refresh_without_token(backend: Backend) {
     let app = TestApp::spawn(backend).await;
-    let response = app.bare_client().get(app.url("/api/auth/refresh")).send().await.unwrap();
-    assert_detail(response, StatusCode::BAD_REQUEST, "Please provide refresh token").await;
+    let response = app
+        .bare_client()
+        .get(app.url("/api/auth/refresh"))
+        .send()
+        .await
+        .unwrap();
+    assert_detail(
+        response,
+        StatusCode::BAD_REQUEST,
+        "Please provide refresh token",
+    )
+    .await;
 }
 
 async fn refresh_rotates_token(backend: Backend) {
@@ -62,7 +75,10 @@ async fn refresh_rotates_token(backend: Backend) {
     assert!(cookie_value(&response, "logged_in").is_some());
     let body = json_body(response).await;
     let access = body["access_token"].as_str().unwrap();
-    assert_eq!(app.get_with_token("/api/users/me", access).await.status(), StatusCode::OK);
+    assert_eq!(
+        app.get_with_token("/api/users/me", access).await.status(),
+        StatusCode::OK
+    );
     // The rotated token works in turn.
     assert_eq!(refresh_with(&app, &rotated).await.status(), StatusCode::OK);
 }
@@ -71,7 +87,12 @@ async fn refresh_via_cookie(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     app.signed_in_user("Ann", "ann@example.com").await;
     for method in [reqwest::Method::GET, reqwest::Method::POST] {
-        let response = app.client.request(method.clone(), app.url("/api/auth/refresh")).send().await.unwrap();
+        let response = app
+            .client
+            .request(method.clone(), app.url("/api/auth/refresh"))
+            .send()
+            .await
+            .unwrap();
         assert_eq!(response.status(), StatusCode::OK, "{method}");
     }
 }
@@ -87,10 +108,16 @@ async fn refresh_reuse_within_interval(backend: Backend) {
         .iter()
         .filter(|r| cookie_value(r, "refresh_token").is_some())
         .count();
-    assert_eq!(rotated, 1, "exactly one of the two requests rotates the token");
+    assert_eq!(
+        rotated, 1,
+        "exactly one of the two requests rotates the token"
+    );
     let again = refresh_with(&app, &refresh).await;
     assert_eq!(again.status(), StatusCode::OK);
-    assert!(cookie_value(&again, "refresh_token").is_none(), "a retired token gets no new refresh cookie");
+    assert!(
+        cookie_value(&again, "refresh_token").is_none(),
+        "a retired token gets no new refresh cookie"
+    );
 }
 
 async fn refresh_reuse_revokes_session(backend: Backend) {
@@ -101,9 +128,19 @@ async fn refresh_reuse_revokes_session(backend: Backend) {
     let rotated = cookie_value(&response, "refresh_token").unwrap();
     tokio::time::sleep(std::time::Duration::from_millis(20)).await;
 
-    assert_detail(refresh_with(&app, &refresh).await, StatusCode::UNAUTHORIZED, CANNOT_REFRESH).await;
+    assert_detail(
+        refresh_with(&app, &refresh).await,
+        StatusCode::UNAUTHORIZED,
+        CANNOT_REFRESH,
+    )
+    .await;
     // The reuse revoked the whole session: its live refresh and access tokens too.
-    assert_detail(refresh_with(&app, &rotated).await, StatusCode::UNAUTHORIZED, CANNOT_REFRESH).await;
+    assert_detail(
+        refresh_with(&app, &rotated).await,
+        StatusCode::UNAUTHORIZED,
+        CANNOT_REFRESH,
+    )
+    .await;
     assert_detail(
         app.get_with_token("/api/users/me", &access).await,
         StatusCode::UNAUTHORIZED,
@@ -115,13 +152,23 @@ async fn refresh_reuse_revokes_session(backend: Backend) {
 async fn refresh_rejects_access_token(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     let access = app.signed_in_user("Ann", "ann@example.com").await;
-    assert_detail(refresh_with(&app, &access).await, StatusCode::UNAUTHORIZED, CANNOT_REFRESH).await;
+    assert_detail(
+        refresh_with(&app, &access).await,
+        StatusCode::UNAUTHORIZED,
+        CANNOT_REFRESH,
+    )
+    .await;
 }
 
 async fn refresh_rejects_garbage(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     for token in ["garbage", "a.b.c", "eyJhbGciOiJub25lIn0.e30."] {
-        assert_detail(refresh_with(&app, token).await, StatusCode::UNAUTHORIZED, CANNOT_REFRESH).await;
+        assert_detail(
+            refresh_with(&app, token).await,
+            StatusCode::UNAUTHORIZED,
+            CANNOT_REFRESH,
+        )
+        .await;
     }
     let malformed = app
         .bare_client()
@@ -137,22 +184,43 @@ async fn refresh_after_logout(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     app.signed_in_user("Ann", "ann@example.com").await;
     let (access, refresh) = login_tokens(&app, "ann@example.com").await;
-    assert_eq!(app.get_with_token("/api/auth/logout", &access).await.status(), StatusCode::OK);
-    assert_detail(refresh_with(&app, &refresh).await, StatusCode::UNAUTHORIZED, CANNOT_REFRESH).await;
+    assert_eq!(
+        app.get_with_token("/api/auth/logout", &access)
+            .await
+            .status(),
+        StatusCode::OK
+    );
+    assert_detail(
+        refresh_with(&app, &refresh).await,
+        StatusCode::UNAUTHORIZED,
+        CANNOT_REFRESH,
+    )
+    .await;
 }
 
 async fn refresh_for_deleted_user(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     app.signed_in_user("Ann", "ann@example.com").await;
     let (_, refresh) = login_tokens(&app, "ann@example.com").await;
-    app.execute("DELETE FROM users WHERE email = $1", "ann@example.com").await;
-    assert_detail(refresh_with(&app, &refresh).await, StatusCode::UNAUTHORIZED, CANNOT_REFRESH).await;
+    app.execute("DELETE FROM users WHERE email = $1", "ann@example.com")
+        .await;
+    assert_detail(
+        refresh_with(&app, &refresh).await,
+        StatusCode::UNAUTHORIZED,
+        CANNOT_REFRESH,
+    )
+    .await;
 }
 
 async fn logout_clears_cookies(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     app.signed_in_user("Ann", "ann@example.com").await;
-    let response = app.client.post(app.url("/api/auth/logout")).send().await.unwrap();
+    let response = app
+        .client
+        .post(app.url("/api/auth/logout"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(response.status(), StatusCode::OK);
     let cleared: Vec<String> = response
         .headers()
@@ -167,12 +235,20 @@ async fn logout_clears_cookies(backend: Backend) {
             .unwrap_or_else(|| panic!("{name} not cleared in {cleared:?}"));
         assert!(cookie.contains("Max-Age=0"), "{cookie}");
     }
-    assert_eq!(app.get("/api/users/me").await.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        app.get("/api/users/me").await.status(),
+        StatusCode::UNAUTHORIZED
+    );
 }
 
 async fn logout_requires_login(backend: Backend) {
     let app = TestApp::spawn(backend).await;
-    let response = app.bare_client().get(app.url("/api/auth/logout")).send().await.unwrap();
+    let response = app
+        .bare_client()
+        .get(app.url("/api/auth/logout"))
+        .send()
+        .await
+        .unwrap();
     assert_detail(response, StatusCode::UNAUTHORIZED, "You are not logged in").await;
 }
 
@@ -180,8 +256,16 @@ async fn logout_keeps_other_sessions(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     let first = app.signed_in_user("Ann", "ann@example.com").await;
     let (second, _) = login_tokens(&app, "ann@example.com").await;
-    assert_eq!(app.get_with_token("/api/auth/logout", &first).await.status(), StatusCode::OK);
-    assert_eq!(app.get_with_token("/api/users/me", &second).await.status(), StatusCode::OK);
+    assert_eq!(
+        app.get_with_token("/api/auth/logout", &first)
+            .await
+            .status(),
+        StatusCode::OK
+    );
+    assert_eq!(
+        app.get_with_token("/api/users/me", &second).await.status(),
+        StatusCode::OK
+    );
 }
 
 on_both_backends!(
