@@ -1,5 +1,5 @@
 //! Settings from flags, environment variables and `.env`, parsed once into
-//! [`Settings`] so that the rest of the server only sees valid values.
+//! [`Settings`] so that the rest of the server only gets valid values.
 
 use std::fmt;
 use std::net::{IpAddr, SocketAddr};
@@ -195,7 +195,7 @@ pub struct ConfigArgs {
     #[arg(long, env = "LOG_FORMAT", value_enum, default_value_t = LogFormat::Text, global = true)]
     pub log_format: LogFormat,
 
-    /// Seconds that a request may run before it is answered with 408.
+    /// Maximum time in seconds that a request may run before the server responds with 408.
     #[arg(long, env = "REQUEST_TIMEOUT", default_value_t = 30, global = true)]
     pub request_timeout: u64,
 }

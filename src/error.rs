@@ -48,7 +48,7 @@ pub enum ApiError {
     Unauthorized(&'static str),
     #[error("validation failed: {0:?}")]
     Validation(Vec<FieldError>),
-    /// Anything the client cannot fix; logged in full, answered with a generic body.
+    /// Anything the client cannot fix. It is logged in full and the client gets a generic body.
     #[error(transparent)]
     Internal(#[from] anyhow::Error),
 }
@@ -88,8 +88,8 @@ impl From<sqlx::Error> for ApiError {
     }
 }
 
-/// Builds the `{"detail": ...}` response for any status; also used for the
-/// router's own 404, 405 and 413 answers.
+/// Builds the `{"detail": ...}` response for any status. The router's own
+/// 404, 405 and 413 responses use it too.
 pub fn detail_response(status: StatusCode, detail: &str) -> Response {
     (status, axum::Json(json!({ "detail": detail }))).into_response()
 }

@@ -10,12 +10,12 @@ use uuid::Uuid;
 
 use crate::error::{ApiError, FieldError};
 
-/// Maximum accepted request body size in bytes; a post's content of 100,000
-/// characters of up to 4 bytes each fits with room for the other fields.
+/// Maximum accepted request body size in bytes. A post's content of 100,000
+/// characters of up to 4 bytes each fits, with room for the other fields.
 pub const MAX_BODY_BYTES: usize = 512 * 1024;
 
 /// A request body parsed as JSON. A missing `Content-Type` is read as JSON, as
-/// the reference app does; any other non-JSON type is rejected with 415 so
+/// the reference app does. Any other non-JSON type is rejected with 415, so
 /// that a cross-site HTML form cannot post to the API.
 #[derive(Debug)]
 pub struct JsonBody(pub Value);
@@ -152,7 +152,7 @@ impl BodyFields {
         None
     }
 
-    /// A required email address, trimmed and lower-cased.
+    /// Reads a required email address, trimmed and lower-cased.
     pub fn required_email(&mut self, name: &str) -> Option<String> {
         let value = self.required_str(
             name,
@@ -251,7 +251,7 @@ impl QueryParams {
         Self(pairs)
     }
 
-    /// The last value given for `name`, as clients of FastAPI expect.
+    /// Returns the last value given for `name`, as clients of FastAPI expect.
     pub fn get(&self, name: &str) -> Option<&str> {
         self.0
             .iter()
@@ -260,7 +260,8 @@ impl QueryParams {
             .map(|(_, v)| v.as_str())
     }
 
-    /// An integer in `min..=max`, or `default` when absent; errors are pushed to `errors`.
+    /// Parses an integer in `min..=max`, or returns `default` when absent.
+    /// Errors are pushed to `errors`.
     pub fn integer(
         &self,
         name: &str,

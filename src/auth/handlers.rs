@@ -125,8 +125,9 @@ pub async fn verify_email(
     let Ok(Path(token)) = token else {
         return Err(ApiError::forbidden(USED));
     };
-    // The link carries hex of random bytes; the database keeps the SHA-256 of
-    // those bytes, as the reference app does, so its old links still work.
+    // The link carries the hex of random bytes, and the database keeps the
+    // SHA-256 of those bytes. The reference app uses the same scheme, so links
+    // it already sent still work.
     let Ok(bytes) = hex::decode(token.trim()) else {
         return Err(ApiError::forbidden(USED));
     };
@@ -159,7 +160,7 @@ pub async fn login(
 
     let user = store::find_by_email(&state.db, &email).await?;
     // An unknown email is checked against a dummy hash, so both failures cost
-    // the same time and return the same answer.
+    // the same time and get the same response.
     let stored_hash = user.as_ref().map(|u| u.password.clone());
     let verification = state
         .passwords

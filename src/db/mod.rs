@@ -109,7 +109,7 @@ impl Db {
         .context("failed to apply database migrations")
     }
 
-    /// Checks that the database answers a trivial query.
+    /// Checks that the database responds to a trivial query.
     pub async fn ping(&self) -> Result<(), sqlx::Error> {
         on_pool!(self, pool => sqlx::query("SELECT 1").execute(pool).await.map(|_| ()))
     }
@@ -119,7 +119,7 @@ impl Db {
     }
 }
 
-/// The current time at the microsecond precision that PostgreSQL stores, so
+/// Returns the current time at the microsecond precision that PostgreSQL stores, so
 /// a value read back equals the value written on both backends.
 pub fn now() -> DateTime<Utc> {
     Utc::now().trunc_subsecs(6)

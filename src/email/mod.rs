@@ -27,7 +27,7 @@ pub struct Mailer {
     transport: Transport,
     from: Mailbox,
     templates: Arc<Templates>,
-    /// Where `.eml` files go in file mode; `None` when sending over SMTP.
+    /// Folder of the `.eml` files in file mode, or `None` when sending over SMTP.
     pub outbox_dir: Option<PathBuf>,
 }
 

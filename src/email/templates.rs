@@ -24,7 +24,7 @@ impl Templates {
         Ok(Self { env })
     }
 
-    /// Renders the email that asks a new user to open `link`.
+    /// Renders the email that sends a new user the verification `link`.
     pub fn verification(
         &self,
         name: &str,
