@@ -67,13 +67,18 @@ fn is_json_content_type(value: &str) -> bool {
 
 fn json_decode_error(bytes: &[u8], error: &serde_json::Error) -> FieldError {
     // serde_json reports a 1-based line and column; clients of the reference
-    // app expect the byte offset in `loc`.
-    let line_start: usize = bytes
-        .split(|b| *b == b'\n')
-        .take(error.line().saturating_sub(1))
-        .map(|line| line.len() + 1)
-        .sum();
-    let offset = (line_start + error.column().saturating_sub(1)).min(bytes.len());
+    // app expect the byte offset in `loc`. At an unexpected end of input the
+    // column is that of the last byte read, but the error is at the end.
+    let offset = if error.is_eof() {
+        bytes.len()
+    } else {
+        let line_start: usize = bytes
+            .split(|b| *b == b'\n')
+            .take(error.line().saturating_sub(1))
+            .map(|line| line.len() + 1)
+            .sum();
+        (line_start + error.column().saturating_sub(1)).min(bytes.len())
+    };
     let message = error.to_string();
     let message = match message.rfind(" at line ") {
         Some(cut) => message[..cut].to_owned(),
@@ -376,5 +381,13 @@ mod tests {
         let field = json_decode_error(bytes, &error);
         assert_eq!(field.loc, vec![json!("body"), json!(9)]);
         assert_eq!(field.kind, "value_error.jsondecode");
+    }
+
+    #[test]
+    fn json_error_at_end_reports_body_length() {
+        let bytes = b"{\"a\": \"x\"";
+        let error = serde_json::from_slice::<Value>(bytes).unwrap_err();
+        let field = json_decode_error(bytes, &error);
+        assert_eq!(field.loc, vec![json!("body"), json!(bytes.len())]);
     }
 }
