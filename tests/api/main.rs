@@ -6,6 +6,7 @@ mod helpers;
 mod accounts;
 mod adoption;
 mod auth_tokens;
+mod conventions;
 mod email;
 mod flow;
 mod posts;
