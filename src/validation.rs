@@ -104,6 +104,11 @@ pub struct BodyFields {
     errors: Vec<FieldError>,
 }
 
+/// Pattern that every body string must match: PostgreSQL cannot store U+0000
+/// in text, so it is rejected up front with pydantic's code for a pattern
+/// mismatch instead of failing the query.
+const NO_NUL_PATTERN: &str = "^[^\\x00]*$";
+
 /// Inclusive character-count bounds of a string field.
 #[derive(Debug, Clone, Copy)]
 pub struct Length {
@@ -137,10 +142,17 @@ impl BodyFields {
         }
     }
 
-    /// A string that may be absent; present, it must be non-null and within `length`.
+    /// A string that may be absent. When present, it must be non-null, within
+    /// `length` and free of U+0000.
     pub fn optional_str(&mut self, name: &str, length: Length) -> Option<String> {
         let error = match self.object.get(name)? {
             Value::String(value) => match check_length(value, length) {
+                Ok(()) if value.contains('\0') => FieldError::new(
+                    loc(name),
+                    "string must not contain the NUL character (U+0000)",
+                    "value_error.str.regex",
+                )
+                .with_ctx(json!({ "pattern": NO_NUL_PATTERN })),
                 Ok(()) => return Some(value.clone()),
                 Err((msg, kind, limit)) => {
                     FieldError::new(loc(name), msg, kind).with_ctx(json!({ "limit_value": limit }))

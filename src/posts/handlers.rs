@@ -97,6 +97,18 @@ pub async fn list(
         .take(MAX_SEARCH_CHARS + 1)
         .collect();
 
+    // Body validation keeps U+0000 out of titles, so a search containing it
+    // matches nothing. PostgreSQL rejects U+0000 in a text parameter, so the
+    // query is skipped.
+    if search.contains('\0') {
+        return Ok(Json(json!({
+            "status": "success",
+            "results": 0,
+            "total": 0,
+            "posts": [],
+        })));
+    }
+
     let offset = (page - 1).saturating_mul(limit);
     let (total, rows) = store::list(&state.db, &search, limit, offset).await?;
     let posts: Vec<PostResponse> = rows.into_iter().map(PostResponse::from).collect();

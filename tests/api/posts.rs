@@ -396,6 +396,28 @@ async fn create_rejects_null_field(backend: Backend) {
     assert_eq!(total_posts(&app, &token).await, 0, "no post was created");
 }
 
+/// PostgreSQL cannot store U+0000 in text, so both backends reject it.
+async fn create_rejects_nul_character(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let token = app.signed_in_user("Ann", "ann@example.com").await;
+
+    for (field, _) in FIELD_LIMITS {
+        let mut body = post_body("NUL character");
+        body[field] = json!("before\u{0}after");
+
+        let response = send(&app, Method::POST, "/api/posts", &token, Some(&body)).await;
+
+        assert_single_error(
+            response,
+            &format!("{field} with U+0000"),
+            json!(["body", field]),
+            "value_error.str.regex",
+        )
+        .await;
+    }
+    assert_eq!(total_posts(&app, &token).await, 0, "no post was created");
+}
+
 async fn create_reports_every_bad_field(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     let token = app.signed_in_user("Ann", "ann@example.com").await;
@@ -644,6 +666,20 @@ async fn search_takes_wildcards_literally(backend: Backend) {
     assert_eq!(everything["total"], 8, "an empty search matches all");
 }
 
+async fn search_with_nul_matches_nothing(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let token = app.signed_in_user("Ann", "ann@example.com").await;
+    create_post(&app, &token, &post_body("Any title")).await;
+
+    for search in ["\u{0}", "Any\u{0}"] {
+        let list = list_body(&app, &token, &[("search", search)]).await;
+
+        assert_eq!(list["total"], 0, "total for {search:?}");
+        assert_eq!(list["results"], 0, "results for {search:?}");
+        assert_eq!(list["posts"], json!([]), "posts for {search:?}");
+    }
+}
+
 async fn read_returns_others_post(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     let ann_token = app.signed_in_user("Ann", "ann@example.com").await;
@@ -856,6 +892,14 @@ async fn update_rejects_too_long(backend: Backend) {
     check_rejected_updates(backend, &cases).await;
 }
 
+async fn update_rejects_nul_character(backend: Backend) {
+    let cases: Vec<_> = FIELD_LIMITS
+        .iter()
+        .map(|(field, _)| (*field, json!("before\u{0}after"), "value_error.str.regex"))
+        .collect();
+    check_rejected_updates(backend, &cases).await;
+}
+
 async fn update_partly_invalid_changes_nothing(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     let token = app.signed_in_user("Ann", "ann@example.com").await;
@@ -996,6 +1040,7 @@ on_both_backends!(
     create_accepts_maximum_lengths,
     create_rejects_wrong_type,
     create_rejects_null_field,
+    create_rejects_nul_character,
     create_reports_every_bad_field,
     list_default_pages_newest_first,
     list_custom_limit_covers_all,
@@ -1005,6 +1050,7 @@ on_both_backends!(
     search_ignores_case,
     search_folds_non_ascii_case,
     search_takes_wildcards_literally,
+    search_with_nul_matches_nothing,
     read_returns_others_post,
     non_uuid_id_rejected,
     unknown_id_not_found,
@@ -1015,6 +1061,7 @@ on_both_backends!(
     update_rejects_empty_string,
     update_rejects_wrong_type,
     update_rejects_too_long,
+    update_rejects_nul_character,
     update_partly_invalid_changes_nothing,
     update_others_post_forbidden,
     delete_others_post_forbidden,
