@@ -81,11 +81,24 @@ async fn reference_database_is_adopted() {
     };
     let app = TestApp::spawn_with(Backend::Postgres, options).await;
 
-    let verified = app.get(&format!("/api/auth/verifyemail/{}", hex::encode(&link_bytes))).await;
-    assert_eq!(verified.status(), StatusCode::OK, "a link the reference app sent still verifies");
+    let verified = app
+        .get(&format!(
+            "/api/auth/verifyemail/{}",
+            hex::encode(&link_bytes)
+        ))
+        .await;
+    assert_eq!(
+        verified.status(),
+        StatusCode::OK,
+        "a link the reference app sent still verifies"
+    );
 
     let login = app.login("old@example.com", "legacy-password").await;
-    assert_eq!(login.status(), StatusCode::OK, "a bcrypt password from the reference app verifies");
+    assert_eq!(
+        login.status(),
+        StatusCode::OK,
+        "a bcrypt password from the reference app verifies"
+    );
 
     let list = json_body(app.get("/api/posts").await).await;
     assert_eq!(list["total"], 1);
@@ -93,7 +106,10 @@ async fn reference_database_is_adopted() {
     assert_eq!(list["posts"][0]["user"]["email"], "author@example.com");
 
     let created = app
-        .post_json("/api/posts", &json!({"title": "New", "content": "c", "category": "x", "image": "i.png"}))
+        .post_json(
+            "/api/posts",
+            &json!({"title": "New", "content": "c", "category": "x", "image": "i.png"}),
+        )
         .await;
     assert_eq!(created.status(), StatusCode::CREATED);
     app.stop().await;

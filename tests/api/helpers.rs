@@ -2,7 +2,6 @@
 //! a fresh SQLite file or PostgreSQL database per test, and an in-process
 //! SMTP server that receives the server's emails over a real SMTP conversation.
 
-use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -72,7 +71,6 @@ pub struct TestApp {
     pub address: String,
     pub client: Client,
     pub db: Db,
-    pub backend: Backend,
     pub smtp: SmtpSink,
     pub data_dir: TempDir,
     shutdown: Option<oneshot::Sender<()>>,
@@ -90,7 +88,10 @@ impl TestApp {
         let database_url = match (backend, options.database_url.clone()) {
             (_, Some(url)) => url,
             (Backend::Sqlite, None) => {
-                format!("sqlite://{}?mode=rwc", data_dir.path().join("test.db").display())
+                format!(
+                    "sqlite://{}?mode=rwc",
+                    data_dir.path().join("test.db").display()
+                )
             }
             (Backend::Postgres, None) => create_postgres_database().await,
         };
@@ -147,7 +148,6 @@ impl TestApp {
             address,
             client,
             db,
-            backend,
             smtp,
             data_dir,
             shutdown: Some(shutdown),
@@ -500,8 +500,4 @@ pub async fn assert_validation(response: Response, loc: Value, kind: &str) -> Va
         "msg is set"
     );
     found.clone()
-}
-
-pub fn data_path(app: &TestApp, name: &str) -> PathBuf {
-    app.data_dir.path().join(name)
 }
