@@ -55,10 +55,13 @@ start_postgres() {
     run_as=(runuser -u postgres --)
   fi
   log "starting PostgreSQL from $bin_dir on 127.0.0.1:$port (data in $data_dir)"
+  # The postgres user may not be allowed into the current folder.
+  cd /
   "${run_as[@]}" "$bin_dir/initdb" -D "$data_dir/db" -U postgres --auth=trust -E UTF8 --locale=C.UTF-8 >/dev/null
   "${run_as[@]}" "$bin_dir/pg_ctl" -D "$data_dir/db" -l "$data_dir/server.log" -w -o \
     "-p $port -k $data_dir -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off -c max_connections=300" \
     start >/dev/null
+  cd - >/dev/null
   PG_STOP=("${run_as[@]}" "$bin_dir/pg_ctl" -D "$data_dir/db" -m fast -w stop)
   PG_DATA_DIR=$data_dir
   trap stop_postgres EXIT
@@ -66,7 +69,7 @@ start_postgres() {
 }
 
 stop_postgres() {
-  "${PG_STOP[@]}" >/dev/null 2>&1 || true
+  (cd / && "${PG_STOP[@]}" >/dev/null 2>&1) || true
   rm -rf "$PG_DATA_DIR"
 }
 
