@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use axum::extract::{DefaultBodyLimit, State};
-use axum::http::{Method, StatusCode};
+use axum::http::{HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router, ServiceExt, middleware};
@@ -16,6 +16,7 @@ use tokio::net::TcpListener;
 use tower::Layer;
 use tower_http::cors::{AllowHeaders, AllowOrigin, CorsLayer};
 use tower_http::normalize_path::NormalizePathLayer;
+use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::timeout::TimeoutLayer;
 use tracing::Instrument;
 use uuid::Uuid;
@@ -156,8 +157,7 @@ pub fn router(state: AppState) -> Router {
         .route("/api/healthchecker", get(healthchecker))
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
-        .merge(auth::router())
-        .merge(users::router())
+        .merge(auth::router().merge(users::router()).layer(no_store()))
         .merge(posts::router())
         .fallback(not_found)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
@@ -166,8 +166,21 @@ pub fn router(state: AppState) -> Router {
             timeout,
         ))
         .layer(cors)
+        .layer(SetResponseHeaderLayer::overriding(
+            header::X_CONTENT_TYPE_OPTIONS,
+            HeaderValue::from_static("nosniff"),
+        ))
+        .layer(SetResponseHeaderLayer::overriding(
+            header::REFERRER_POLICY,
+            HeaderValue::from_static("no-referrer"),
+        ))
         .layer(middleware::from_fn(request_context))
         .with_state(state)
+}
+
+/// Keeps tokens and account data out of browser and proxy caches.
+fn no_store() -> SetResponseHeaderLayer<HeaderValue> {
+    SetResponseHeaderLayer::overriding(header::CACHE_CONTROL, HeaderValue::from_static("no-store"))
 }
 
 fn cors_layer(settings: &Settings) -> CorsLayer {

@@ -10,6 +10,7 @@ use axum::http::header::USER_AGENT;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use lettre::message::Mailbox;
+use serde::Serialize;
 use serde_json::json;
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
@@ -21,9 +22,10 @@ use super::sessions::{self, NewSession, RefreshOutcome};
 use super::tokens::TokenType;
 use crate::app::AppState;
 use crate::db;
+use crate::db::serialize_timestamp;
 use crate::error::{ApiError, ApiResult, FieldError};
 use crate::users::store::{self, InsertOutcome, NewUser, VerifyOutcome};
-use crate::validation::{BodyFields, JsonBody, Length};
+use crate::validation::{BodyFields, JsonBody, Length, PathId};
 
 const NAME: Length = Length { min: 1, max: 100 };
 const PHOTO: Length = Length { min: 1, max: 2048 };
@@ -292,6 +294,65 @@ pub async fn logout(State(state): State<AppState>, current: CurrentUser) -> ApiR
     let mut response = Json(json!({ "status": "success" })).into_response();
     state.cookies.clear(response.headers_mut());
     Ok(response)
+}
+
+pub async fn logout_all(
+    State(state): State<AppState>,
+    current: CurrentUser,
+) -> ApiResult<Response> {
+    let revoked = sessions::revoke_all(&state.db, current.user.id, db::now()).await?;
+    tracing::info!(user_id = %current.user.id, revoked, "user logged out of every session");
+    let mut response = Json(json!({ "status": "success" })).into_response();
+    state.cookies.clear(response.headers_mut());
+    Ok(response)
+}
+
+/// A session in the `GET /api/auth/sessions` list.
+#[derive(Debug, Serialize)]
+pub struct SessionResponse {
+    pub id: Uuid,
+    #[serde(serialize_with = "serialize_timestamp")]
+    pub created_at: chrono::DateTime<chrono::Utc>,
+    #[serde(serialize_with = "serialize_timestamp")]
+    pub last_used_at: chrono::DateTime<chrono::Utc>,
+    pub user_agent: Option<String>,
+    pub ip: Option<String>,
+    /// Whether this is the session of the request's own token.
+    pub current: bool,
+}
+
+pub async fn list_sessions(
+    State(state): State<AppState>,
+    current: CurrentUser,
+) -> ApiResult<Json<Vec<SessionResponse>>> {
+    let live = sessions::list_live(&state.db, current.user.id, db::now()).await?;
+    let listed = live
+        .into_iter()
+        .map(|session| SessionResponse {
+            current: session.id == current.session_id,
+            id: session.id,
+            created_at: session.created_at,
+            last_used_at: session.last_used_at,
+            user_agent: session.user_agent,
+            ip: session.ip,
+        })
+        .collect();
+    Ok(Json(listed))
+}
+
+pub async fn delete_session(
+    State(state): State<AppState>,
+    current: CurrentUser,
+    PathId(id): PathId,
+) -> ApiResult<StatusCode> {
+    if sessions::revoke_own(&state.db, id, current.user.id, db::now()).await? {
+        tracing::info!(user_id = %current.user.id, session_id = %id, "user revoked a session");
+        Ok(StatusCode::NO_CONTENT)
+    } else {
+        Err(ApiError::not_found(format!(
+            "No session with this id: {id} found"
+        )))
+    }
 }
 
 fn sha256_hex(bytes: &[u8]) -> String {

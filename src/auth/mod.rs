@@ -9,7 +9,7 @@ pub mod sessions;
 pub mod tokens;
 
 use axum::Router;
-use axum::routing::{get, post};
+use axum::routing::{delete, get, post};
 
 use crate::app::AppState;
 pub use extractor::CurrentUser;
@@ -27,4 +27,7 @@ pub fn router() -> Router<AppState> {
             "/api/auth/logout",
             get(handlers::logout).post(handlers::logout),
         )
+        .route("/api/auth/logout-all", post(handlers::logout_all))
+        .route("/api/auth/sessions", get(handlers::list_sessions))
+        .route("/api/auth/sessions/{id}", delete(handlers::delete_session))
 }

@@ -115,6 +115,68 @@ pub async fn rotate(
     })
 }
 
+/// A live session as `GET /api/auth/sessions` lists it.
+#[derive(Debug, sqlx::FromRow)]
+pub struct LiveSession {
+    pub id: Uuid,
+    pub created_at: DateTime<Utc>,
+    pub last_used_at: DateTime<Utc>,
+    pub user_agent: Option<String>,
+    pub ip: Option<String>,
+}
+
+/// Lists the user's sessions that are neither revoked nor expired, most recently used first.
+pub async fn list_live(
+    db: &Db,
+    user_id: Uuid,
+    now: DateTime<Utc>,
+) -> Result<Vec<LiveSession>, sqlx::Error> {
+    on_pool!(db, pool => {
+        sqlx::query_as::<_, LiveSession>(
+            "SELECT id, created_at, last_used_at, user_agent, ip FROM sessions \
+             WHERE user_id = $1 AND revoked_at IS NULL AND expires_at > $2 \
+             ORDER BY last_used_at DESC, id DESC",
+        )
+        .bind(user_id)
+        .bind(now)
+        .fetch_all(pool)
+        .await
+    })
+}
+
+/// Revokes session `id` if it is a live session of `user_id`; returns whether it was.
+pub async fn revoke_own(
+    db: &Db,
+    id: Uuid,
+    user_id: Uuid,
+    now: DateTime<Utc>,
+) -> Result<bool, sqlx::Error> {
+    on_pool!(db, pool => {
+        sqlx::query(
+            "UPDATE sessions SET revoked_at = $3 \
+             WHERE id = $1 AND user_id = $2 AND revoked_at IS NULL AND expires_at > $3",
+        )
+        .bind(id)
+        .bind(user_id)
+        .bind(now)
+        .execute(pool)
+        .await
+        .map(|result| result.rows_affected() > 0)
+    })
+}
+
+/// Revokes every session of a user and returns how many were live.
+pub async fn revoke_all(db: &Db, user_id: Uuid, now: DateTime<Utc>) -> Result<u64, sqlx::Error> {
+    on_pool!(db, pool => {
+        sqlx::query("UPDATE sessions SET revoked_at = $2 WHERE user_id = $1 AND revoked_at IS NULL")
+            .bind(user_id)
+            .bind(now)
+            .execute(pool)
+            .await
+            .map(|result| result.rows_affected())
+    })
+}
+
 /// Revokes one session; revoking twice is harmless.
 pub async fn revoke(db: &Db, id: Uuid, now: DateTime<Utc>) -> Result<(), sqlx::Error> {
     on_pool!(db, pool => {

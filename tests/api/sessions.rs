@@ -268,7 +268,184 @@ async fn logout_keeps_other_sessions(backend: Backend) {
     );
 }
 
+async fn sessions_lists_live_logins(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let first = app.signed_in_user("Ann", "ann@example.com").await;
+    let (second, _) = login_tokens(&app, "ann@example.com").await;
+    let response = app.get_with_token("/api/auth/sessions", &second).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let listed = json_body(response).await;
+    let listed = listed.as_array().expect("a list");
+    assert_eq!(listed.len(), 2, "{listed:?}");
+    assert_eq!(listed.iter().filter(|s| s["current"] == true).count(), 1);
+    for session in listed {
+        assert!(session["id"].is_string());
+        assert!(session["created_at"].is_string());
+        assert!(session["last_used_at"].is_string());
+        assert_eq!(session["ip"], "127.0.0.1");
+    }
+
+    assert_eq!(
+        app.get_with_token("/api/auth/logout", &first)
+            .await
+            .status(),
+        StatusCode::OK
+    );
+    let after = json_body(app.get_with_token("/api/auth/sessions", &second).await).await;
+    assert_eq!(
+        after.as_array().unwrap().len(),
+        1,
+        "a logged-out session is not listed"
+    );
+    assert_eq!(after[0]["current"], true);
+}
+
+async fn session_delete_revokes_it(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let first = app.signed_in_user("Ann", "ann@example.com").await;
+    let (second, _) = login_tokens(&app, "ann@example.com").await;
+    let listed = json_body(app.get_with_token("/api/auth/sessions", &second).await).await;
+    let other = listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["current"] == false)
+        .expect("the first login is listed")["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let path = format!("/api/auth/sessions/{other}");
+    let deleted = app
+        .bare_client()
+        .delete(app.url(&path))
+        .bearer_auth(&second)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(deleted.status(), StatusCode::NO_CONTENT);
+    assert_eq!(
+        app.get_with_token("/api/users/me", &first).await.status(),
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        app.get_with_token("/api/users/me", &second).await.status(),
+        StatusCode::OK
+    );
+
+    let again = app
+        .bare_client()
+        .delete(app.url(&path))
+        .bearer_auth(&second)
+        .send()
+        .await
+        .unwrap();
+    assert_detail(
+        again,
+        StatusCode::NOT_FOUND,
+        &format!("No session with this id: {other} found"),
+    )
+    .await;
+}
+
+async fn session_delete_others_not_found(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let ann = app.signed_in_user("Ann", "ann@example.com").await;
+    let bob = app.signed_in_user("Bob", "bob@example.com").await;
+    let listed = json_body(app.get_with_token("/api/auth/sessions", &ann).await).await;
+    let ann_session = listed[0]["id"].as_str().unwrap().to_owned();
+    let path = format!("/api/auth/sessions/{ann_session}");
+    let response = app
+        .bare_client()
+        .delete(app.url(&path))
+        .bearer_auth(&bob)
+        .send()
+        .await
+        .unwrap();
+    assert_detail(
+        response,
+        StatusCode::NOT_FOUND,
+        &format!("No session with this id: {ann_session} found"),
+    )
+    .await;
+    assert_eq!(
+        app.get_with_token("/api/users/me", &ann).await.status(),
+        StatusCode::OK
+    );
+
+    let bad = app
+        .bare_client()
+        .delete(app.url("/api/auth/sessions/not-a-uuid"))
+        .bearer_auth(&bob)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(bad.status(), StatusCode::UNPROCESSABLE_ENTITY);
+}
+
+async fn logout_all_revokes_everything(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let first = app.signed_in_user("Ann", "ann@example.com").await;
+    let (second, refresh) = login_tokens(&app, "ann@example.com").await;
+    let response = app
+        .bare_client()
+        .post(app.url("/api/auth/logout-all"))
+        .bearer_auth(&first)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    assert!(
+        cookie_value(&response, "access_token").is_some_and(|v| v.is_empty()),
+        "cookies cleared"
+    );
+    assert_eq!(
+        json_body(response).await,
+        serde_json::json!({ "status": "success" })
+    );
+    assert_eq!(
+        app.get_with_token("/api/users/me", &first).await.status(),
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        app.get_with_token("/api/users/me", &second).await.status(),
+        StatusCode::UNAUTHORIZED
+    );
+    assert_detail(
+        refresh_with(&app, &refresh).await,
+        StatusCode::UNAUTHORIZED,
+        CANNOT_REFRESH,
+    )
+    .await;
+}
+
+async fn auth_responses_are_not_cached(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let token = app.signed_in_user("Ann", "ann@example.com").await;
+    let login = app.login("ann@example.com", PASSWORD).await;
+    assert_eq!(login.headers()["cache-control"], "no-store");
+    let me = app.get_with_token("/api/users/me", &token).await;
+    assert_eq!(me.headers()["cache-control"], "no-store");
+    for path in ["/api/healthchecker", "/api/users/me", "/nowhere"] {
+        let response = app.get(path).await;
+        assert_eq!(
+            response.headers()["x-content-type-options"],
+            "nosniff",
+            "{path}"
+        );
+        assert_eq!(
+            response.headers()["referrer-policy"],
+            "no-referrer",
+            "{path}"
+        );
+    }
+}
+
 on_both_backends!(
+    sessions_lists_live_logins,
+    session_delete_revokes_it,
+    session_delete_others_not_found,
+    logout_all_revokes_everything,
+    auth_responses_are_not_cached,
     refresh_without_token,
     refresh_rotates_token,
     refresh_via_cookie,
