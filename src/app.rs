@@ -10,10 +10,11 @@ use axum::http::{HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router, ServiceExt, middleware};
-use lettre::message::Mailbox;
+use lettre::Message;
 use serde_json::json;
 use tokio::net::TcpListener;
 use tower::Layer;
+use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::cors::{AllowHeaders, AllowOrigin, CorsLayer};
 use tower_http::normalize_path::NormalizePathLayer;
 use tower_http::set_header::SetResponseHeaderLayer;
@@ -47,14 +48,7 @@ pub struct AppState {
 impl AppState {
     /// Hands an email to the mailer without making the request wait. A failed
     /// delivery is logged with the user id and does not fail the request.
-    pub fn deliver_in_background(
-        &self,
-        user_id: Uuid,
-        kind: &'static str,
-        to: Mailbox,
-        email: crate::email::RenderedEmail,
-    ) -> anyhow::Result<()> {
-        let message = self.mailer.build(to, email)?;
+    pub fn deliver_in_background(&self, user_id: Uuid, kind: &'static str, message: Message) {
         let mailer = self.mailer.clone();
         let span = tracing::Span::current();
         tokio::spawn(
@@ -66,7 +60,6 @@ impl AppState {
             }
             .instrument(span),
         );
-        Ok(())
     }
 }
 
@@ -77,11 +70,11 @@ pub struct Application {
 }
 
 impl Application {
-    /// Connects to the database, applies migrations, loads or generates the
-    /// signing key, prepares the mailer and binds the listening socket.
+    /// Loads or generates the signing key, prepares the mailer, connects to
+    /// the database, applies migrations and binds the listening socket.
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
-        let db = Db::connect(&settings.database).await?;
-        db.migrate().await?;
+        // Keys and mailer first: a bad key or SMTP URL stops the start before
+        // the database is touched.
         let keys = KeyPair::load(settings.tokens.keys.as_ref(), &settings.data_dir)?;
         let tokens = Tokens::new(
             keys,
@@ -93,6 +86,8 @@ impl Application {
             .unwrap_or(2);
         let passwords = Passwords::new(concurrency)?;
         let mailer = Mailer::new(&settings.email)?;
+        let db = Db::connect(&settings.database).await?;
+        db.migrate().await?;
         let listener = TcpListener::bind(settings.listen).await.with_context(|| {
             format!(
                 "failed to listen on {} (check HOST and PORT)",
@@ -174,6 +169,7 @@ pub fn router(state: AppState) -> Router {
             header::REFERRER_POLICY,
             HeaderValue::from_static("no-referrer"),
         ))
+        .layer(CatchPanicLayer::custom(panic_response))
         .layer(middleware::from_fn(request_context))
         .with_state(state)
 }
@@ -199,6 +195,18 @@ fn cors_layer(settings: &Settings) -> CorsLayer {
         .allow_headers(AllowHeaders::mirror_request())
         .expose_headers([REQUEST_ID_HEADER])
         .max_age(Duration::from_secs(600))
+}
+
+/// Turns a panic in a handler into the documented 500 body instead of a
+/// dropped connection. The panic is a bug, so it is logged as an error.
+fn panic_response(panic: Box<dyn std::any::Any + Send + 'static>) -> Response {
+    let message = panic
+        .downcast_ref::<String>()
+        .map(String::as_str)
+        .or_else(|| panic.downcast_ref::<&str>().copied())
+        .unwrap_or("non-string panic payload");
+    tracing::error!(panic = message, "request handler panicked");
+    detail_response(StatusCode::INTERNAL_SERVER_ERROR, "Internal Server Error")
 }
 
 async fn not_found() -> Response {

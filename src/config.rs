@@ -314,7 +314,8 @@ fn invalid(name: &'static str, reason: impl Into<String>) -> ConfigError {
 impl ConfigArgs {
     /// Checks every setting and builds [`Settings`]; the error names the first
     /// invalid setting.
-    pub fn into_settings(self) -> Result<Settings, ConfigError> {
+    pub fn into_settings(mut self) -> Result<Settings, ConfigError> {
+        self.treat_empty_as_unset();
         let listen = SocketAddr::new(self.host, self.port);
         let public_url = self.public_url(listen)?;
         let database = self.database()?;
@@ -341,6 +342,33 @@ impl ConfigArgs {
             log_format: self.log_format,
             request_timeout: Duration::from_secs(self.request_timeout),
         })
+    }
+
+    /// Clears optional settings given as empty strings: a `.env` line such as
+    /// `EMAIL_HOST=` means "not configured", as it did for the reference app.
+    fn treat_empty_as_unset(&mut self) {
+        fn clear_string(value: &mut Option<String>) {
+            if value.as_deref().is_some_and(|v| v.trim().is_empty()) {
+                *value = None;
+            }
+        }
+        fn clear_secret(value: &mut Option<Secret>) {
+            if value.as_ref().is_some_and(|v| v.expose().trim().is_empty()) {
+                *value = None;
+            }
+        }
+        clear_string(&mut self.public_url);
+        clear_string(&mut self.postgres_user);
+        clear_string(&mut self.postgres_hostname);
+        clear_string(&mut self.postgres_db);
+        clear_string(&mut self.jwt_public_key);
+        clear_string(&mut self.email_host);
+        clear_string(&mut self.email_username);
+        clear_secret(&mut self.database_url);
+        clear_secret(&mut self.postgres_password);
+        clear_secret(&mut self.jwt_private_key);
+        clear_secret(&mut self.email_password);
+        clear_secret(&mut self.email_url);
     }
 
     fn public_url(&self, listen: SocketAddr) -> Result<String, ConfigError> {
@@ -427,6 +455,16 @@ impl ConfigArgs {
     }
 
     fn tokens(&self) -> Result<TokenSettings, ConfigError> {
+        let algorithm = match self.jwt_algorithm.as_str() {
+            "RS256" => jsonwebtoken::Algorithm::RS256,
+            "EdDSA" => jsonwebtoken::Algorithm::EdDSA,
+            other => {
+                return Err(invalid(
+                    "JWT_ALGORITHM",
+                    format!("{other:?} is not supported; use RS256 or EdDSA"),
+                ));
+            }
+        };
         let keys = match (&self.jwt_private_key, &self.jwt_public_key) {
             (None, None) => None,
             (Some(_), None) => {
@@ -441,26 +479,11 @@ impl ConfigArgs {
                     "missing; it is required with JWT_PUBLIC_KEY",
                 ));
             }
-            (Some(private), Some(public)) => {
-                let algorithm = match self.jwt_algorithm.as_str() {
-                    "RS256" => jsonwebtoken::Algorithm::RS256,
-                    "EdDSA" => jsonwebtoken::Algorithm::EdDSA,
-                    other => {
-                        return Err(invalid(
-                            "JWT_ALGORITHM",
-                            format!("{other:?} is not supported; use RS256 or EdDSA"),
-                        ));
-                    }
-                };
-                Some(ConfiguredKeys {
-                    algorithm,
-                    private_pem: Secret::new(decode_base64_pem(
-                        "JWT_PRIVATE_KEY",
-                        private.expose(),
-                    )?),
-                    public_pem: decode_base64_pem("JWT_PUBLIC_KEY", public)?,
-                })
-            }
+            (Some(private), Some(public)) => Some(ConfiguredKeys {
+                algorithm,
+                private_pem: Secret::new(decode_base64_pem("JWT_PRIVATE_KEY", private.expose())?),
+                public_pem: decode_base64_pem("JWT_PUBLIC_KEY", public)?,
+            }),
         };
         let minutes = |name: &'static str, value: u64| {
             if value == 0 {

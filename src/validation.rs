@@ -11,8 +11,9 @@ use uuid::Uuid;
 use crate::error::{ApiError, FieldError};
 
 /// Maximum accepted request body size in bytes. A post's content of 100,000
-/// characters of up to 4 bytes each fits, with room for the other fields.
-pub const MAX_BODY_BYTES: usize = 512 * 1024;
+/// characters fits even when a client escapes every character as a
+/// surrogate pair (`\uD83D\uDE00`, 12 bytes), with room for the other fields.
+pub const MAX_BODY_BYTES: usize = 2 * 1024 * 1024;
 
 /// A request body parsed as JSON. A missing `Content-Type` is read as JSON, as
 /// the reference app does. Any other non-JSON type is rejected with 415, so
@@ -167,6 +168,25 @@ impl BodyFields {
         };
         self.errors.push(error);
         None
+    }
+
+    /// Reads a required single-line string: like [`Self::required_str`], and
+    /// also free of control characters such as CR and LF, because the value
+    /// ends up in email headers.
+    pub fn required_line(&mut self, name: &str, length: Length) -> Option<String> {
+        let value = self.required_str(name, length)?;
+        if value.chars().any(char::is_control) {
+            self.errors.push(
+                FieldError::new(
+                    loc(name),
+                    "string must not contain control characters such as line breaks",
+                    "value_error.str.regex",
+                )
+                .with_ctx(json!({ "pattern": "^[^\\x00-\\x1f\\x7f-\\x9f]*$" })),
+            );
+            return None;
+        }
+        Some(value)
     }
 
     /// Reads a required email address, trimmed and lower-cased.

@@ -49,6 +49,7 @@ fn invalid_settings_are_named() {
         (&[("EMAIL_URL", "http://mail.example.com")], "EMAIL_URL"),
         (&[("POSTGRES_HOSTNAME", "db.internal")], "POSTGRES_USER"),
         (&[("EMAIL_TLS", "maybe")], "--email-tls"),
+        (&[("JWT_ALGORITHM", "HS256")], "JWT_ALGORITHM"),
     ];
     for (env, name) in cases {
         let stderr = run_failing(env);
@@ -204,6 +205,29 @@ fn default_start_and_sigterm() {
 
     let status = stop_with_sigterm(child);
     assert!(status.success(), "graceful stop exits 0, got {status}");
+}
+
+#[test]
+fn empty_settings_count_as_unset() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut command = postgate(dir.path());
+    for name in [
+        "DATABASE_URL",
+        "EMAIL_HOST",
+        "EMAIL_URL",
+        "PUBLIC_URL",
+        "JWT_PRIVATE_KEY",
+        "JWT_PUBLIC_KEY",
+    ] {
+        command.env(name, "");
+    }
+    let (child, address) = start_server(&mut command);
+    assert!(http_get(&address, "/readyz").starts_with("HTTP/1.1 200"));
+    assert!(
+        dir.path().join("data/postgate.db").exists(),
+        "empty DATABASE_URL means the SQLite default"
+    );
+    assert!(stop_with_sigterm(child).success());
 }
 
 #[test]

@@ -37,7 +37,7 @@ const CANNOT_REFRESH: &str = "Could not refresh access token";
 
 pub async fn register(State(state): State<AppState>, body: JsonBody) -> ApiResult<Response> {
     let mut fields = BodyFields::new(body)?;
-    let name = fields.required_str("name", NAME);
+    let name = fields.required_line("name", NAME);
     let email = fields.required_email("email");
     let photo = fields.optional_str("photo", PHOTO);
     let password = fields.required_str("password", PASSWORD);
@@ -81,6 +81,11 @@ pub async fn register(State(state): State<AppState>, body: JsonBody) -> ApiResul
             .mailer
             .templates()
             .verification(&name, &email, &link, &human_duration(ttl))?;
+    // Built before the account is stored, so an email that cannot be built
+    // fails the request without leaving an account that never gets its link.
+    let message = state
+        .mailer
+        .build(Mailbox::new(Some(name.clone()), address), rendered)?;
 
     let password_hash = state.passwords.hash(password).await?;
     let now = db::now();
@@ -104,12 +109,7 @@ pub async fn register(State(state): State<AppState>, body: JsonBody) -> ApiResul
         // developer can open it. Never done when sending over SMTP.
         tracing::info!(user_id = %user.id, %link, "verification link (file mailer)");
     }
-    state.deliver_in_background(
-        user.id,
-        "verification",
-        Mailbox::new(Some(name), address),
-        rendered,
-    )?;
+    state.deliver_in_background(user.id, "verification", message);
 
     let body = json!({
         "status": "success",

@@ -445,7 +445,41 @@ async fn login_concurrent_burst(backend: Backend) {
     assert_eq!(health.expect("health answers").status(), StatusCode::OK);
 }
 
+async fn register_name_with_line_break(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    for name in ["Ann\r\nBcc: victim@example.com", "Ann\nSmith", "Ann\u{7}"] {
+        let body = registration(json!({ "name": name }));
+        let response = app.post_json("/api/auth/register", &body).await;
+        assert_validation(response, json!(["body", "name"]), "value_error.str.regex").await;
+    }
+    assert_eq!(user_count(&app).await, 0);
+    assert!(app.smtp.received().is_empty());
+}
+
+async fn register_non_ascii_json_escapes(backend: Backend) {
+    // Python's json.dumps escapes every non-ASCII character. A name of 100
+    // emoji sent that way counts 100 characters, not 1,200 bytes.
+    let app = TestApp::spawn(backend).await;
+    let name = "\\ud83d\\ude00".repeat(100);
+    let raw = format!(
+        r#"{{"name": "{name}", "email": "ann@example.com", "password": "{PASSWORD}", "passwordConfirm": "{PASSWORD}"}}"#
+    );
+    let response = app
+        .client
+        .post(app.url("/api/auth/register"))
+        .header("content-type", "application/json")
+        .body(raw)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::CREATED);
+    let email = app.smtp.wait_for("ann@example.com").await;
+    assert!(email.html.contains('😀'), "the name arrives decoded");
+}
+
 on_both_backends!(
+    register_name_with_line_break,
+    register_non_ascii_json_escapes,
     register_missing_fields,
     register_reports_every_bad_field,
     register_invalid_email,

@@ -12,8 +12,8 @@ use crate::on_both_backends;
 /// The origin that the harness passes as `--client-origin`.
 const ALLOWED_ORIGIN: &str = "http://localhost:3000";
 
-/// Maximum request body size of the server in bytes (512 KiB).
-const MAX_BODY_BYTES: usize = 512 * 1024;
+/// Maximum request body size of the server in bytes (2 MiB).
+const MAX_BODY_BYTES: usize = 2 * 1024 * 1024;
 
 fn header(response: &Response, name: &str) -> Option<String> {
     response

@@ -352,6 +352,27 @@ async fn create_accepts_maximum_lengths(backend: Backend) {
     }
 }
 
+async fn create_accepts_escaped_maximum(backend: Backend) {
+    // Python's json.dumps sends every non-ASCII character as an escape, so
+    // 100,000 emoji of content are 1.2 MB on the wire and must still fit.
+    let app = TestApp::spawn(backend).await;
+    let token = app.signed_in_user("Ann", "ann@example.com").await;
+    let content = "\\ud83d\\ude00".repeat(100_000);
+    let raw = format!(r#"{{"title": "t", "content": "{content}", "category": "c", "image": "i"}}"#);
+    let response = app
+        .bare_client()
+        .post(app.url("/api/posts"))
+        .bearer_auth(&token)
+        .header("content-type", "application/json")
+        .body(raw)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::CREATED);
+    let post = json_body(response).await;
+    assert_eq!(post["content"].as_str().unwrap().chars().count(), 100_000);
+}
+
 async fn create_rejects_wrong_type(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     let token = app.signed_in_user("Ann", "ann@example.com").await;
@@ -1033,6 +1054,7 @@ async fn routes_require_login(backend: Backend) {
 
 on_both_backends!(
     create_returns_full_post,
+    create_accepts_escaped_maximum,
     create_ignores_user_id,
     create_rejects_missing_field,
     create_rejects_empty_string,
