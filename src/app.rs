@@ -10,17 +10,16 @@ use axum::http::{HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router, ServiceExt, middleware};
-use lettre::Message;
+use metrics_exporter_prometheus::PrometheusHandle;
 use serde_json::json;
 use tokio::net::TcpListener;
+use tokio::sync::{Notify, watch};
 use tower::Layer;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::cors::{AllowHeaders, AllowOrigin, CorsLayer};
 use tower_http::normalize_path::NormalizePathLayer;
 use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::timeout::TimeoutLayer;
-use tracing::Instrument;
-use uuid::Uuid;
 
 use crate::auth::cookies::CookieJar;
 use crate::auth::keys::KeyPair;
@@ -29,6 +28,7 @@ use crate::auth::tokens::Tokens;
 use crate::config::Settings;
 use crate::db::Db;
 use crate::email::Mailer;
+use crate::email::worker::Worker;
 use crate::error::detail_response;
 use crate::telemetry::{REQUEST_ID_HEADER, request_context};
 use crate::validation::MAX_BODY_BYTES;
@@ -43,24 +43,9 @@ pub struct AppState {
     pub mailer: Mailer,
     pub cookies: CookieJar,
     pub settings: Arc<Settings>,
-}
-
-impl AppState {
-    /// Hands an email to the mailer without making the request wait. A failed
-    /// delivery is logged with the user id and does not fail the request.
-    pub fn deliver_in_background(&self, user_id: Uuid, kind: &'static str, message: Message) {
-        let mailer = self.mailer.clone();
-        let span = tracing::Span::current();
-        tokio::spawn(
-            async move {
-                match mailer.send(message).await {
-                    Ok(()) => tracing::info!(%user_id, kind, "delivered an email"),
-                    Err(error) => tracing::error!(%user_id, kind, error = format!("{error:#}"), "email delivery failed"),
-                }
-            }
-            .instrument(span),
-        );
-    }
+    /// Wakes this instance's email worker after a request commits an email.
+    pub email_wake: Arc<Notify>,
+    pub metrics: PrometheusHandle,
 }
 
 /// A bound, ready-to-serve postgate instance.
@@ -103,6 +88,8 @@ impl Application {
                 secure: settings.cookie_secure,
             },
             settings: Arc::new(settings),
+            email_wake: Arc::new(Notify::new()),
+            metrics: crate::metrics::handle(),
         };
         Ok(Self { listener, state })
     }
@@ -124,6 +111,14 @@ impl Application {
     ) -> anyhow::Result<()> {
         let addr = self.local_addr();
         let db = self.state.db.clone();
+        let (stop_worker, worker_stopped) = watch::channel(false);
+        let worker = Worker {
+            db: db.clone(),
+            mailer: self.state.mailer.clone(),
+            settings: self.state.settings.email.outbox.clone(),
+            wake: self.state.email_wake.clone(),
+        };
+        let worker = tokio::spawn(worker.run(worker_stopped));
         let router = router(self.state);
         // Trailing slashes are trimmed before routing, so `/api/posts/` and
         // `/api/posts` reach the same handler without a redirect.
@@ -138,6 +133,12 @@ impl Application {
         .with_graceful_shutdown(shutdown)
         .await
         .context("server failed")?;
+        // The worker finishes the emails it already claimed; the rest stay
+        // queued for the next start or another instance.
+        let _ = stop_worker.send(true);
+        if let Err(error) = worker.await {
+            tracing::error!(%error, "email delivery worker failed");
+        }
         db.close().await;
         tracing::info!(%addr, "postgate stopped");
         Ok(())
@@ -152,6 +153,7 @@ pub fn router(state: AppState) -> Router {
         .route("/api/healthchecker", get(healthchecker))
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
+        .route("/metrics", get(crate::metrics::render))
         .merge(auth::router().merge(users::router()).layer(no_store()))
         .merge(posts::router())
         .fallback(not_found)

@@ -191,6 +191,52 @@ pub struct ConfigArgs {
     #[arg(long, env = "EMAIL_TIMEOUT", default_value_t = 10, global = true)]
     pub email_timeout: u64,
 
+    /// Delivery attempts per email before it is marked failed.
+    #[arg(long, env = "EMAIL_MAX_ATTEMPTS", default_value_t = 8, global = true)]
+    pub email_max_attempts: u32,
+
+    /// Delay in seconds before the first retry of a failed email; each further
+    /// retry waits twice as long, up to EMAIL_RETRY_MAX, with random jitter.
+    #[arg(long, env = "EMAIL_RETRY_BASE", default_value_t = 30.0, global = true)]
+    pub email_retry_base: f64,
+
+    /// Maximum delay in seconds between two delivery attempts of one email.
+    #[arg(long, env = "EMAIL_RETRY_MAX", default_value_t = 3600.0, global = true)]
+    pub email_retry_max: f64,
+
+    /// Seconds an instance may hold a claimed email before another instance
+    /// takes it over (covers an instance that died while sending).
+    #[arg(long, env = "EMAIL_LEASE", default_value_t = 300.0, global = true)]
+    pub email_lease: f64,
+
+    /// Seconds between two checks of the outbox for due emails.
+    #[arg(
+        long,
+        env = "EMAIL_POLL_INTERVAL",
+        default_value_t = 5.0,
+        global = true
+    )]
+    pub email_poll_interval: f64,
+
+    /// Folder with email templates that replace the built-in ones of the same
+    /// file name (for example `verification.html`).
+    #[arg(long, env = "EMAIL_TEMPLATES_DIR", global = true)]
+    pub email_templates_dir: Option<PathBuf>,
+
+    /// Link in password reset emails; `{token}` is replaced by the reset token
+    /// [default: {PUBLIC_URL}/api/auth/reset-password?token={token}].
+    #[arg(long, env = "RESET_PASSWORD_URL", global = true)]
+    pub reset_password_url: Option<String>,
+
+    /// Password reset link lifetime in minutes.
+    #[arg(
+        long,
+        env = "RESET_TOKEN_EXPIRES_IN",
+        default_value_t = 60,
+        global = true
+    )]
+    pub reset_token_expires_in: u64,
+
     /// Log line format.
     #[arg(long, env = "LOG_FORMAT", value_enum, default_value_t = LogFormat::Text, global = true)]
     pub log_format: LogFormat,
@@ -254,6 +300,7 @@ pub struct TokenSettings {
     pub refresh_ttl: Duration,
     pub reuse_interval: Duration,
     pub verification_ttl: Duration,
+    pub reset_ttl: Duration,
 }
 
 #[derive(Debug, Clone)]
@@ -278,6 +325,18 @@ pub enum EmailTransportSettings {
 pub struct EmailSettings {
     pub transport: EmailTransportSettings,
     pub from: Mailbox,
+    pub templates_dir: Option<PathBuf>,
+    pub outbox: OutboxSettings,
+}
+
+/// How the delivery worker retries and shares the outbox with other instances.
+#[derive(Debug, Clone)]
+pub struct OutboxSettings {
+    pub max_attempts: u32,
+    pub retry_base: Duration,
+    pub retry_max: Duration,
+    pub lease: Duration,
+    pub poll_interval: Duration,
 }
 
 /// Validated settings of one server instance.
@@ -294,6 +353,8 @@ pub struct Settings {
     pub email: EmailSettings,
     pub log_format: LogFormat,
     pub request_timeout: Duration,
+    /// Password reset link with a `{token}` placeholder.
+    pub reset_password_url: String,
 }
 
 /// An invalid setting, named by its environment variable.
@@ -325,6 +386,19 @@ impl ConfigArgs {
             .unwrap_or_else(|| public_url.starts_with("https://"));
         let allowed_origins = parse_origins(&self.client_origin)?;
         let email = self.email()?;
+        let reset_password_url = match &self.reset_password_url {
+            Some(url) => {
+                let parsed = Url::parse(&url.replace("{token}", "token"));
+                if !url.contains("{token}") || parsed.is_err() {
+                    return Err(invalid(
+                        "RESET_PASSWORD_URL",
+                        format!("{url:?} must be a URL that contains {{token}}"),
+                    ));
+                }
+                url.clone()
+            }
+            None => format!("{public_url}/api/auth/reset-password?token={{token}}"),
+        };
 
         if self.request_timeout == 0 {
             return Err(invalid("REQUEST_TIMEOUT", "must be at least 1 second"));
@@ -341,6 +415,7 @@ impl ConfigArgs {
             email,
             log_format: self.log_format,
             request_timeout: Duration::from_secs(self.request_timeout),
+            reset_password_url,
         })
     }
 
@@ -364,6 +439,14 @@ impl ConfigArgs {
         clear_string(&mut self.jwt_public_key);
         clear_string(&mut self.email_host);
         clear_string(&mut self.email_username);
+        clear_string(&mut self.reset_password_url);
+        if self
+            .email_templates_dir
+            .as_ref()
+            .is_some_and(|dir| dir.as_os_str().is_empty())
+        {
+            self.email_templates_dir = None;
+        }
         clear_secret(&mut self.database_url);
         clear_secret(&mut self.postgres_password);
         clear_secret(&mut self.jwt_private_key);
@@ -501,6 +584,7 @@ impl ConfigArgs {
                 "VERIFICATION_TOKEN_EXPIRES_IN",
                 self.verification_token_expires_in,
             )?,
+            reset_ttl: minutes("RESET_TOKEN_EXPIRES_IN", self.reset_token_expires_in)?,
         })
     }
 
@@ -549,7 +633,41 @@ impl ConfigArgs {
                 dir: self.data_dir.join("outbox"),
             }
         };
-        Ok(EmailSettings { transport, from })
+        if self.email_max_attempts == 0 {
+            return Err(invalid("EMAIL_MAX_ATTEMPTS", "must be at least 1"));
+        }
+        let outbox = OutboxSettings {
+            max_attempts: self.email_max_attempts,
+            retry_base: seconds("EMAIL_RETRY_BASE", self.email_retry_base)?,
+            retry_max: seconds("EMAIL_RETRY_MAX", self.email_retry_max)?,
+            lease: seconds("EMAIL_LEASE", self.email_lease)?,
+            poll_interval: seconds("EMAIL_POLL_INTERVAL", self.email_poll_interval)?,
+        };
+        if let Some(dir) = &self.email_templates_dir {
+            if !dir.is_dir() {
+                return Err(invalid(
+                    "EMAIL_TEMPLATES_DIR",
+                    format!("{} is not a folder", dir.display()),
+                ));
+            }
+        }
+        Ok(EmailSettings {
+            transport,
+            from,
+            templates_dir: self.email_templates_dir.clone(),
+            outbox,
+        })
+    }
+}
+
+/// Parses a positive number of seconds, fractions allowed.
+fn seconds(name: &'static str, value: f64) -> Result<Duration, ConfigError> {
+    match Duration::try_from_secs_f64(value) {
+        Ok(duration) if !duration.is_zero() => Ok(duration),
+        _ => Err(invalid(
+            name,
+            format!("{value} is not a positive number of seconds"),
+        )),
     }
 }
 

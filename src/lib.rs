@@ -8,6 +8,7 @@ pub mod config;
 pub mod db;
 pub mod email;
 pub mod error;
+pub mod metrics;
 pub mod posts;
 pub mod telemetry;
 pub mod users;

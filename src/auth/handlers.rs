@@ -23,6 +23,8 @@ use super::tokens::TokenType;
 use crate::app::AppState;
 use crate::db;
 use crate::db::serialize_timestamp;
+use crate::email::RenderedEmail;
+use crate::email::outbox::NewEmail;
 use crate::error::{ApiError, ApiResult, FieldError};
 use crate::users::store::{self, InsertOutcome, NewUser, VerifyOutcome};
 use crate::validation::{BodyFields, JsonBody, Length, PathId};
@@ -63,53 +65,26 @@ pub async fn register(State(state): State<AppState>, body: JsonBody) -> ApiResul
         return Err(ApiError::bad_request("Passwords do not match"));
     }
 
-    // The address passed our validation; lettre must accept it too, or the
-    // account could never receive its verification link.
-    let Ok(address) = email.parse::<lettre::Address>() else {
-        return Err(ApiError::validation(FieldError::new(
-            vec![json!("body"), json!("email")],
-            "value is not a valid email address",
-            "value_error.email",
-        )));
-    };
-
-    let token = hex::encode(rand::random::<[u8; 32]>());
-    let ttl = state.settings.tokens.verification_ttl;
-    let link = format!("{}/api/auth/verifyemail/{token}", state.settings.public_url);
-    let rendered =
-        state
-            .mailer
-            .templates()
-            .verification(&name, &email, &link, &human_duration(ttl))?;
-    // Built before the account is stored, so an email that cannot be built
-    // fails the request without leaving an account that never gets its link.
-    let message = state
-        .mailer
-        .build(Mailbox::new(Some(name.clone()), address), rendered)?;
-
+    let user_id = Uuid::new_v4();
+    let verification = verification_email(&state, user_id, &name, &email)?;
     let password_hash = state.passwords.hash(password).await?;
     let now = db::now();
     let new_user = NewUser {
+        id: user_id,
         name: &name,
         email: &email,
         password_hash: &password_hash,
         photo: photo.as_deref().unwrap_or(DEFAULT_PHOTO),
-        verification_code: &sha256_hex(&hex::decode(&token).unwrap_or_default()),
-        verification_expires_at: now
-            + chrono::Duration::from_std(ttl).unwrap_or(chrono::Duration::days(1)),
+        verification_code: &verification.code_hash,
+        verification_expires_at: now + to_chrono(state.settings.tokens.verification_ttl),
     };
-    let user = match store::insert_unverified(&state.db, &new_user, now).await? {
-        InsertOutcome::Created(user) => user,
+    match store::insert_unverified(&state.db, &new_user, &verification.email(), now).await? {
+        InsertOutcome::Created(_) => {}
         InsertOutcome::EmailTaken => return Err(ApiError::conflict("Account already exist")),
-    };
-    tracing::info!(user_id = %user.id, "registered a new user");
-
-    if state.mailer.outbox_dir.is_some() {
-        // Development mode only: with no SMTP server the link is logged so a
-        // developer can open it. Never done when sending over SMTP.
-        tracing::info!(user_id = %user.id, %link, "verification link (file mailer)");
     }
-    state.deliver_in_background(user.id, "verification", message);
+    tracing::info!(%user_id, "registered a new user");
+    verification.log_link_in_file_mode(&state, user_id);
+    state.email_wake.notify_one();
 
     let body = json!({
         "status": "success",
@@ -355,11 +330,136 @@ pub async fn delete_session(
     }
 }
 
+/// An email with a fresh single-use link, ready for the outbox, and the
+/// SHA-256 of its token that the database keeps.
+pub(super) struct LinkEmail {
+    pub kind: &'static str,
+    pub user_id: Uuid,
+    pub recipient: String,
+    pub message: Vec<u8>,
+    pub code_hash: String,
+    link: String,
+}
+
+impl LinkEmail {
+    pub fn email(&self) -> NewEmail<'_> {
+        NewEmail {
+            kind: self.kind,
+            user_id: Some(self.user_id),
+            recipient: &self.recipient,
+            message: self.message.clone(),
+        }
+    }
+
+    /// Logs the link in development mode only: with no SMTP server the
+    /// developer has no inbox to open. Never done when sending over SMTP.
+    pub fn log_link_in_file_mode(&self, state: &AppState, user_id: Uuid) {
+        if state.mailer.outbox_dir.is_some() {
+            tracing::info!(%user_id, kind = self.kind, link = %self.link, "email link (file mailer)");
+        }
+    }
+}
+
+/// Builds the verification email for a user with a new random token. The
+/// email is built before anything is stored, so one that cannot be built
+/// fails the request without leaving an account that never gets its link.
+pub(super) fn verification_email(
+    state: &AppState,
+    user_id: Uuid,
+    name: &str,
+    email: &str,
+) -> ApiResult<LinkEmail> {
+    let token = hex::encode(rand::random::<[u8; 32]>());
+    let link = format!("{}/api/auth/verifyemail/{token}", state.settings.public_url);
+    let ttl = state.settings.tokens.verification_ttl;
+    let rendered =
+        state
+            .mailer
+            .templates()
+            .verification(name, email, &link, &human_duration(ttl))?;
+    link_email(
+        state,
+        "verification",
+        user_id,
+        name,
+        email,
+        &token,
+        link,
+        rendered,
+    )
+}
+
+/// Builds the password reset email for a user with a new random token.
+pub(super) fn password_reset_email(
+    state: &AppState,
+    user_id: Uuid,
+    name: &str,
+    email: &str,
+) -> ApiResult<LinkEmail> {
+    let token = hex::encode(rand::random::<[u8; 32]>());
+    let link = state.settings.reset_password_url.replace("{token}", &token);
+    let ttl = state.settings.tokens.reset_ttl;
+    let rendered =
+        state
+            .mailer
+            .templates()
+            .password_reset(name, email, &link, &human_duration(ttl))?;
+    link_email(
+        state,
+        "password_reset",
+        user_id,
+        name,
+        email,
+        &token,
+        link,
+        rendered,
+    )
+}
+
+#[allow(clippy::too_many_arguments)]
+fn link_email(
+    state: &AppState,
+    kind: &'static str,
+    user_id: Uuid,
+    name: &str,
+    email: &str,
+    token: &str,
+    link: String,
+    rendered: RenderedEmail,
+) -> ApiResult<LinkEmail> {
+    // The address passed our validation; lettre must accept it too, or the
+    // account could never receive its link.
+    let Ok(address) = email.parse::<lettre::Address>() else {
+        return Err(ApiError::validation(FieldError::new(
+            vec![json!("body"), json!("email")],
+            "value is not a valid email address",
+            "value_error.email",
+        )));
+    };
+    let message = state
+        .mailer
+        .build(Mailbox::new(Some(name.to_owned()), address), rendered)?;
+    Ok(LinkEmail {
+        kind,
+        user_id,
+        recipient: email.to_owned(),
+        message: message.formatted(),
+        code_hash: token_hash(token),
+        link,
+    })
+}
+
+/// Returns the SHA-256 hex of the bytes behind a hex token, the form the
+/// database keeps (the reference app's scheme for verification codes).
+pub(super) fn token_hash(token: &str) -> String {
+    sha256_hex(&hex::decode(token).unwrap_or_default())
+}
+
 fn sha256_hex(bytes: &[u8]) -> String {
     hex::encode(Sha256::digest(bytes))
 }
 
-fn to_chrono(duration: Duration) -> chrono::Duration {
+pub(super) fn to_chrono(duration: Duration) -> chrono::Duration {
     chrono::Duration::from_std(duration).unwrap_or(chrono::Duration::MAX)
 }
 

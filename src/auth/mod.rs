@@ -5,6 +5,8 @@ pub mod extractor;
 mod handlers;
 pub mod keys;
 pub mod password;
+mod recovery;
+pub mod reset_tokens;
 pub mod sessions;
 pub mod tokens;
 
@@ -28,6 +30,15 @@ pub fn router() -> Router<AppState> {
             get(handlers::logout).post(handlers::logout),
         )
         .route("/api/auth/logout-all", post(handlers::logout_all))
+        .route(
+            "/api/auth/resend-verification",
+            post(recovery::resend_verification),
+        )
+        .route("/api/auth/forgot-password", post(recovery::forgot_password))
+        .route(
+            "/api/auth/reset-password",
+            get(recovery::reset_password_page).post(recovery::reset_password),
+        )
         .route("/api/auth/sessions", get(handlers::list_sessions))
         .route("/api/auth/sessions/{id}", delete(handlers::delete_session))
 }

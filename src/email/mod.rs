@@ -1,12 +1,15 @@
 //! Email: templates rendered with minijinja and delivered over SMTP (lettre)
 //! or written as `.eml` files when no SMTP server is configured.
 
+pub mod outbox;
 mod templates;
+pub mod worker;
 
 use std::path::PathBuf;
 use std::sync::Arc;
 
 use anyhow::Context;
+use lettre::address::{Address, Envelope};
 use lettre::message::{Mailbox, MultiPart};
 use lettre::transport::smtp::authentication::Credentials;
 use lettre::transport::smtp::client::{Tls, TlsParameters};
@@ -86,7 +89,7 @@ impl Mailer {
         Ok(Self {
             transport,
             from: settings.from.clone(),
-            templates: Arc::new(Templates::embedded()?),
+            templates: Arc::new(Templates::load(settings.templates_dir.as_deref())?),
             outbox_dir,
         })
     }
@@ -105,16 +108,22 @@ impl Mailer {
             .context("failed to build the email")
     }
 
-    /// Delivers one message and waits for the transport to accept it.
-    pub async fn send(&self, message: Message) -> anyhow::Result<()> {
+    /// Delivers a formatted message to `recipient` and waits for the
+    /// transport to accept it.
+    pub async fn send_raw(&self, recipient: &str, message: &[u8]) -> anyhow::Result<()> {
+        let to: Address = recipient
+            .parse()
+            .with_context(|| format!("invalid recipient address {recipient:?}"))?;
+        let envelope = Envelope::new(Some(self.from.email.clone()), vec![to])
+            .context("failed to build the SMTP envelope")?;
         match &self.transport {
             Transport::Smtp(smtp) => smtp
-                .send(message)
+                .send_raw(&envelope, message)
                 .await
                 .map(|_| ())
                 .context("SMTP delivery failed"),
             Transport::Files(files) => files
-                .send(message)
+                .send_raw(&envelope, message)
                 .await
                 .map(|_| ())
                 .context("writing the .eml file failed"),

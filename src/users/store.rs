@@ -5,6 +5,7 @@ use sqlx::FromRow;
 use uuid::Uuid;
 
 use crate::db::{BeginWrite, Db};
+use crate::email::outbox::{EnqueueEmail, NewEmail};
 use crate::on_pool;
 
 /// A row of `users`. `password` is a PHC string (argon2id) or a bcrypt hash.
@@ -30,6 +31,7 @@ macro_rules! user_columns {
 
 /// A user about to be registered, with the hash of its verification token.
 pub struct NewUser<'a> {
+    pub id: Uuid,
     pub name: &'a str,
     pub email: &'a str,
     pub password_hash: &'a str,
@@ -59,9 +61,13 @@ pub struct UserWithSession {
 
 /// Inserts an unverified user. The unique index on `email` decides between two
 /// concurrent registrations of one address, so exactly one of them succeeds.
+/// Inserts an unverified user and its verification email in one
+/// transaction. The unique index on `email` decides between two concurrent
+/// registrations of one address, so exactly one of them succeeds.
 pub async fn insert_unverified(
     db: &Db,
     new: &NewUser<'_>,
+    email: &NewEmail<'_>,
     now: DateTime<Utc>,
 ) -> Result<InsertOutcome, sqlx::Error> {
     let sql = concat!(
@@ -70,9 +76,10 @@ pub async fn insert_unverified(
         "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'user', $9, $9) RETURNING ",
         user_columns!()
     );
-    let result = on_pool!(db, pool => {
-        sqlx::query_as::<_, User>(sql)
-            .bind(Uuid::new_v4())
+    on_pool!(db, pool => {
+        let mut tx = pool.begin_write().await?;
+        let inserted = sqlx::query_as::<_, User>(sql)
+            .bind(new.id)
             .bind(new.name)
             .bind(new.email)
             .bind(new.password_hash)
@@ -81,16 +88,53 @@ pub async fn insert_unverified(
             .bind(new.verification_code)
             .bind(new.verification_expires_at)
             .bind(now)
-            .fetch_one(pool)
-            .await
-    });
-    match result {
-        Ok(user) => Ok(InsertOutcome::Created(user)),
-        Err(sqlx::Error::Database(error)) if error.is_unique_violation() => {
-            Ok(InsertOutcome::EmailTaken)
+            .fetch_one(&mut *tx)
+            .await;
+        let user = match inserted {
+            Ok(user) => user,
+            Err(sqlx::Error::Database(error)) if error.is_unique_violation() => {
+                return Ok(InsertOutcome::EmailTaken);
+            }
+            Err(error) => return Err(error),
+        };
+        tx.enqueue_email(email, now).await?;
+        tx.commit().await?;
+        Ok(InsertOutcome::Created(user))
+    })
+}
+
+/// Replaces the verification code of an unverified user and enqueues the
+/// email with the new link, in one transaction. Returns false when the
+/// user is verified by now, and then changes nothing.
+pub async fn replace_verification_code(
+    db: &Db,
+    user_id: Uuid,
+    code_hash: &str,
+    expires_at: DateTime<Utc>,
+    email: &NewEmail<'_>,
+    now: DateTime<Utc>,
+) -> Result<bool, sqlx::Error> {
+    on_pool!(db, pool => {
+        let mut tx = pool.begin_write().await?;
+        let updated = sqlx::query(
+            "UPDATE users SET verification_code = $2, verification_expires_at = $3, updated_at = $4 \
+             WHERE id = $1 AND verified = $5",
+        )
+        .bind(user_id)
+        .bind(code_hash)
+        .bind(expires_at)
+        .bind(now)
+        .bind(false)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        if updated == 0 {
+            return Ok(false);
         }
-        Err(error) => Err(error),
-    }
+        tx.enqueue_email(email, now).await?;
+        tx.commit().await?;
+        Ok(true)
+    })
 }
 
 pub async fn find_by_email(db: &Db, email: &str) -> Result<Option<User>, sqlx::Error> {

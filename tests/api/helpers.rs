@@ -111,6 +111,13 @@ impl TestApp {
             "5".into(),
             "--client-origin".into(),
             "http://localhost:3000".into(),
+            // Fast outbox retries, so delivery tests finish in seconds.
+            "--email-poll-interval".into(),
+            "0.2".into(),
+            "--email-retry-base".into(),
+            "0.2".into(),
+            "--email-retry-max".into(),
+            "1".into(),
         ];
         if !options.file_mailer {
             let port = options.smtp_port.unwrap_or(smtp.port);
