@@ -2,7 +2,7 @@
 
 use reqwest::StatusCode;
 
-use crate::helpers::{Backend, Options, TestApp, extract_link, json_body};
+use crate::helpers::{Backend, Options, TestApp, closed_port, extract_link, json_body};
 use crate::on_both_backends;
 
 async fn smtp_delivers_one_html_email(backend: Backend) {
@@ -64,14 +64,6 @@ async fn smtp_down_still_registers(backend: Backend) {
     assert_eq!(json_body(response).await["status"], "success");
     let health = app.get("/api/healthchecker").await;
     assert_eq!(health.status(), StatusCode::OK);
-}
-
-/// Returns a loopback port that nothing listens on.
-async fn closed_port() -> u16 {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let port = listener.local_addr().unwrap().port();
-    drop(listener);
-    port
 }
 
 async fn file_mailer_writes_eml(backend: Backend) {

@@ -2,6 +2,7 @@
 //! a fresh SQLite file or PostgreSQL database per test, and an in-process
 //! SMTP server that receives the server's emails over a real SMTP conversation.
 
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -330,11 +331,20 @@ pub struct SmtpSink {
     pub port: u16,
     received: Arc<Mutex<Vec<ReceivedEmail>>>,
     arrived: Arc<Notify>,
+    /// When set, every `RCPT TO` gets a permanent 550 rejection.
+    reject_recipients: Arc<AtomicBool>,
+    /// Number of `RCPT TO` commands seen, accepted or not.
+    recipient_attempts: Arc<AtomicUsize>,
 }
 
 impl SmtpSink {
     pub async fn start() -> Self {
-        let listener = TcpListener::bind("127.0.0.1:0")
+        Self::start_on(0).await
+    }
+
+    /// Starts a sink on a given loopback port (0 picks a free one).
+    pub async fn start_on(port: u16) -> Self {
+        let listener = TcpListener::bind(("127.0.0.1", port))
             .await
             .expect("bind SMTP sink");
         let port = listener.local_addr().expect("sink address").port();
@@ -342,6 +352,8 @@ impl SmtpSink {
             port,
             received: Arc::default(),
             arrived: Arc::default(),
+            reject_recipients: Arc::default(),
+            recipient_attempts: Arc::default(),
         };
         let accepting = sink.clone();
         tokio::spawn(async move {
@@ -386,6 +398,13 @@ impl SmtpSink {
                     .trim_start_matches('<')
                     .trim_end_matches('>')
                     .to_lowercase();
+                self.recipient_attempts.fetch_add(1, Ordering::SeqCst);
+                if self.reject_recipients.load(Ordering::SeqCst) {
+                    write
+                        .write_all(b"550 5.1.1 Mailbox unavailable\r\n")
+                        .await?;
+                    continue;
+                }
                 recipients.push(address);
                 write.write_all(b"250 OK\r\n").await?;
             } else if command == "DATA" {
@@ -444,6 +463,16 @@ impl SmtpSink {
         self.arrived.notify_waiters();
     }
 
+    /// Makes the sink reject every recipient permanently (SMTP 550).
+    pub fn reject_all_recipients(&self) {
+        self.reject_recipients.store(true, Ordering::SeqCst);
+    }
+
+    /// Number of `RCPT TO` commands seen so far.
+    pub fn recipient_attempts(&self) -> usize {
+        self.recipient_attempts.load(Ordering::SeqCst)
+    }
+
     /// All emails received so far.
     pub fn received(&self) -> Vec<ReceivedEmail> {
         self.received.lock().expect("sink lock").clone()
@@ -470,6 +499,38 @@ impl SmtpSink {
                 panic!("no email to {address} arrived within 10 seconds");
             }
         }
+    }
+}
+
+/// Returns a loopback port that nothing listens on right now.
+pub async fn closed_port() -> u16 {
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    listener.local_addr().expect("address").port()
+}
+
+/// Returns the outbox rows as (status, attempts), oldest first.
+pub async fn outbox_rows(app: &TestApp) -> Vec<(String, i32)> {
+    on_pool!(&app.db, pool => {
+        sqlx::query_as("SELECT status, attempts FROM email_outbox ORDER BY created_at, id")
+            .fetch_all(pool)
+            .await
+            .expect("outbox query")
+    })
+}
+
+/// Polls `check` every 50 ms until it returns true, failing after `seconds`.
+pub async fn wait_until<F, Fut>(seconds: u64, what: &str, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(seconds);
+    while !check().await {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "timed out after {seconds} s waiting for {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
 

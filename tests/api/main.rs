@@ -9,5 +9,7 @@ mod auth_tokens;
 mod conventions;
 mod email;
 mod flow;
+mod outbox;
 mod posts;
+mod recovery;
 mod sessions;
