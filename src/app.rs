@@ -22,7 +22,7 @@ use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::timeout::TimeoutLayer;
 
 use crate::auth::cookies::CookieJar;
-use crate::auth::keys::KeyPair;
+use crate::auth::keys::{KeyPair, VerifyingKey};
 use crate::auth::password::Passwords;
 use crate::auth::tokens::Tokens;
 use crate::config::Settings;
@@ -61,11 +61,18 @@ impl Application {
         // Keys and mailer first: a bad key or SMTP URL stops the start before
         // the database is touched.
         let keys = KeyPair::load(settings.tokens.keys.as_ref(), &settings.data_dir)?;
+        let extra_verifying = settings
+            .tokens
+            .verification_keys
+            .iter()
+            .map(|pem| VerifyingKey::from_public_pem(pem))
+            .collect::<anyhow::Result<Vec<_>>>()?;
         let tokens = Tokens::new(
             keys,
+            extra_verifying,
             settings.tokens.access_ttl,
             settings.tokens.refresh_ttl,
-        );
+        )?;
         let concurrency = std::thread::available_parallelism()
             .map(usize::from)
             .unwrap_or(2);
@@ -153,6 +160,7 @@ pub fn router(state: AppState) -> Router {
         .route("/api/healthchecker", get(healthchecker))
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
+        .route("/.well-known/jwks.json", get(jwks))
         .route("/metrics", get(crate::metrics::render))
         .merge(auth::router().merge(users::router()).layer(no_store()))
         .merge(posts::router())
@@ -217,6 +225,17 @@ async fn not_found() -> Response {
 
 async fn healthchecker() -> Json<serde_json::Value> {
     Json(json!({ "message": "Hello World" }))
+}
+
+/// Serves the public keys that verify access tokens, as a JWK set.
+async fn jwks(State(state): State<AppState>) -> Result<Response, crate::error::ApiError> {
+    let set = state.tokens.jwks()?;
+    let mut response = Json(set).into_response();
+    response.headers_mut().insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("public, max-age=300"),
+    );
+    Ok(response)
 }
 
 async fn healthz() -> Json<serde_json::Value> {

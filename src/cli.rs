@@ -2,9 +2,12 @@
 
 use std::process::ExitCode;
 
+use std::path::{Path, PathBuf};
+
 use clap::{Parser, Subcommand};
 
 use crate::app::Application;
+use crate::auth::keys::generate_key_files;
 use crate::config::ConfigArgs;
 use crate::db::Db;
 use crate::telemetry::init_logging;
@@ -29,6 +32,38 @@ enum Command {
     Serve,
     /// Apply the database migrations and exit.
     Migrate,
+    /// Manage JWT signing keys.
+    #[command(subcommand)]
+    Keys(KeysCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum KeysCommand {
+    /// Write a new Ed25519 key pair as jwt-private.pem (mode 0600) and
+    /// jwt-public.pem, for JWT_PRIVATE_KEY and JWT_PUBLIC_KEY.
+    Generate {
+        /// Folder to write the two files into.
+        #[arg(long, default_value = ".")]
+        out: PathBuf,
+    },
+}
+
+/// Writes a key pair and prints how to configure it; never prints the key.
+fn generate_keys(out: &Path) -> ExitCode {
+    match generate_key_files(out) {
+        Ok((private, public)) => {
+            println!("wrote {} and {}", private.display(), public.display());
+            println!("configure them with:");
+            println!("  JWT_ALGORITHM=EdDSA");
+            println!("  JWT_PRIVATE_KEY=$(base64 -w0 {})", private.display());
+            println!("  JWT_PUBLIC_KEY=$(base64 -w0 {})", public.display());
+            ExitCode::SUCCESS
+        }
+        Err(error) => {
+            eprintln!("postgate: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
 }
 
 /// Parses the command line (after loading `.env`) and runs the command.
@@ -36,6 +71,9 @@ pub fn main() -> ExitCode {
     // Variables already set in the environment win over `.env`.
     let dotenv = dotenvy::dotenv();
     let cli = Cli::parse();
+    if let Some(Command::Keys(KeysCommand::Generate { out })) = &cli.command {
+        return generate_keys(out);
+    }
     let settings = match cli.config.into_settings() {
         Ok(settings) => settings,
         Err(error) => {
@@ -61,6 +99,7 @@ pub fn main() -> ExitCode {
                 let app = Application::build(settings).await?;
                 app.run_until(shutdown_signal()).await
             }
+            Command::Keys(_) => unreachable!("handled before the settings are read"),
             Command::Migrate => {
                 let db = Db::connect(&settings.database).await?;
                 db.migrate().await?;

@@ -102,6 +102,11 @@ pub struct ConfigArgs {
     #[arg(long, env = "JWT_PUBLIC_KEY", global = true)]
     pub jwt_public_key: Option<String>,
 
+    /// Extra public keys that verify tokens but sign none, as comma-separated
+    /// base64 of PEM: the previous key while a new one rolls out.
+    #[arg(long, env = "JWT_VERIFICATION_KEYS", global = true)]
+    pub jwt_verification_keys: Option<String>,
+
     /// Signing algorithm of the configured key pair: RS256 or EdDSA.
     #[arg(long, env = "JWT_ALGORITHM", default_value = "RS256", global = true)]
     pub jwt_algorithm: String,
@@ -296,6 +301,8 @@ pub struct ConfiguredKeys {
 #[derive(Debug, Clone)]
 pub struct TokenSettings {
     pub keys: Option<ConfiguredKeys>,
+    /// Extra verification keys as PEM text.
+    pub verification_keys: Vec<String>,
     pub access_ttl: Duration,
     pub refresh_ttl: Duration,
     pub reuse_interval: Duration,
@@ -575,8 +582,18 @@ impl ConfigArgs {
                 Ok(Duration::from_secs(value * 60))
             }
         };
+        let verification_keys = self
+            .jwt_verification_keys
+            .as_deref()
+            .unwrap_or("")
+            .split(',')
+            .map(str::trim)
+            .filter(|value| !value.is_empty())
+            .map(|value| decode_base64_pem("JWT_VERIFICATION_KEYS", value))
+            .collect::<Result<Vec<_>, _>>()?;
         Ok(TokenSettings {
             keys,
+            verification_keys,
             access_ttl: minutes("ACCESS_TOKEN_EXPIRES_IN", self.access_token_expires_in)?,
             refresh_ttl: minutes("REFRESH_TOKEN_EXPIRES_IN", self.refresh_token_expires_in)?,
             reuse_interval: Duration::from_secs(self.refresh_token_reuse_interval),

@@ -8,7 +8,8 @@ use anyhow::Context;
 use base64::Engine;
 use ed25519_dalek::SigningKey;
 use ed25519_dalek::pkcs8::spki::der::pem::LineEnding;
-use ed25519_dalek::pkcs8::{EncodePrivateKey, EncodePublicKey};
+use ed25519_dalek::pkcs8::{EncodePrivateKey, EncodePublicKey, KeypairBytes};
+use jsonwebtoken::jwk::{Jwk, PublicKeyUse};
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey};
 use sha2::{Digest, Sha256};
 
@@ -16,6 +17,41 @@ use crate::config::ConfiguredKeys;
 
 /// File name of the generated Ed25519 private key inside the data folder.
 pub const GENERATED_KEY_FILE: &str = "jwt-ed25519.pem";
+
+/// A public key that verifies tokens, with the id that tokens name it by.
+pub struct VerifyingKey {
+    pub algorithm: Algorithm,
+    pub kid: String,
+    pub decoding: DecodingKey,
+}
+
+impl VerifyingKey {
+    /// Reads an RSA or Ed25519 public key from PEM text.
+    pub fn from_public_pem(pem: &str) -> anyhow::Result<Self> {
+        let (algorithm, decoding) = if let Ok(key) = DecodingKey::from_rsa_pem(pem.as_bytes()) {
+            (Algorithm::RS256, key)
+        } else if let Ok(key) = DecodingKey::from_ed_pem(pem.as_bytes()) {
+            (Algorithm::EdDSA, key)
+        } else {
+            anyhow::bail!(
+                "JWT_VERIFICATION_KEYS contains a key that is neither an RSA nor an Ed25519 public key"
+            );
+        };
+        Ok(Self {
+            algorithm,
+            kid: key_id(pem),
+            decoding,
+        })
+    }
+
+    /// Returns the key as a JSON Web Key for `/.well-known/jwks.json`.
+    pub fn to_jwk(&self) -> anyhow::Result<Jwk> {
+        let mut jwk = Jwk::from_decoding_key(&self.decoding, Some(self.algorithm))?;
+        jwk.common.key_id = Some(self.kid.clone());
+        jwk.common.public_key_use = Some(PublicKeyUse::Signature);
+        Ok(jwk)
+    }
+}
 
 /// The key pair that signs and verifies tokens.
 pub struct KeyPair {
@@ -25,6 +61,8 @@ pub struct KeyPair {
     pub kid: String,
     pub encoding: EncodingKey,
     pub decoding: DecodingKey,
+    /// The public half as PEM, for the JWKS document.
+    pub public_pem: String,
 }
 
 impl KeyPair {
@@ -60,6 +98,7 @@ impl KeyPair {
             kid: key_id(public_pem),
             encoding,
             decoding,
+            public_pem: public_pem.to_owned(),
         };
         pair.check_pair()?;
         Ok(pair)
@@ -76,6 +115,13 @@ impl KeyPair {
         jsonwebtoken::decode::<serde_json::Value>(&token, &self.decoding, &validation)
             .context("JWT_PUBLIC_KEY does not match JWT_PRIVATE_KEY")?;
         Ok(())
+    }
+
+    /// Returns the public half as a [`VerifyingKey`].
+    pub fn verifying_key(&self) -> anyhow::Result<VerifyingKey> {
+        let mut key = VerifyingKey::from_public_pem(&self.public_pem)?;
+        key.kid = self.kid.clone();
+        Ok(key)
     }
 
     fn load_or_generate(data_dir: &Path) -> anyhow::Result<Self> {
@@ -102,10 +148,36 @@ impl KeyPair {
     }
 }
 
+/// Generates a new Ed25519 key pair into `dir` as `jwt-private.pem` (mode
+/// 0600) and `jwt-public.pem`, and returns both paths.
+pub fn generate_key_files(dir: &Path) -> anyhow::Result<(std::path::PathBuf, std::path::PathBuf)> {
+    let signing = SigningKey::from_bytes(&rand::random::<[u8; 32]>());
+    let private_path = dir.join("jwt-private.pem");
+    let public_path = dir.join("jwt-public.pem");
+    if public_path.exists() {
+        anyhow::bail!(
+            "{} already exists; move it away first",
+            public_path.display()
+        );
+    }
+    write_private_key(&private_path, &signing)?;
+    let public_pem = signing
+        .verifying_key()
+        .to_public_key_pem(LineEnding::LF)
+        .context("failed to encode the Ed25519 public key")?;
+    std::fs::write(&public_path, public_pem)
+        .with_context(|| format!("failed to write {}", public_path.display()))?;
+    Ok((private_path, public_path))
+}
+
 fn write_private_key(path: &Path, key: &SigningKey) -> anyhow::Result<()> {
-    let pem = key
-        .to_pkcs8_pem(LineEnding::LF)
-        .context("failed to encode the Ed25519 private key")?;
+    // PKCS#8 version 1 (no embedded public key), which OpenSSL 3.0 reads too.
+    let pem = KeypairBytes {
+        secret_key: key.to_bytes(),
+        public_key: None,
+    }
+    .to_pkcs8_pem(LineEnding::LF)
+    .context("failed to encode the Ed25519 private key")?;
     if let Some(parent) = path.parent() {
         std::fs::create_dir_all(parent)
             .with_context(|| format!("failed to create {}", parent.display()))?;

@@ -8,7 +8,9 @@ use jsonwebtoken::{Header, Validation};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use super::keys::KeyPair;
+use jsonwebtoken::jwk::JwkSet;
+
+use super::keys::{KeyPair, VerifyingKey};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -45,23 +47,39 @@ pub struct InvalidToken(&'static str);
 
 pub struct Tokens {
     keys: KeyPair,
-    validation: Validation,
+    /// Every key that verifies tokens: the signing key's public half first,
+    /// then the configured extra verification keys.
+    verifying: Vec<VerifyingKey>,
     pub access_ttl: Duration,
     pub refresh_ttl: Duration,
 }
 
 impl Tokens {
-    pub fn new(keys: KeyPair, access_ttl: Duration, refresh_ttl: Duration) -> Self {
-        let mut validation = Validation::new(keys.algorithm);
-        validation.leeway = 0;
-        validation.validate_nbf = true;
-        validation.set_required_spec_claims(&["exp", "nbf", "sub"]);
-        Self {
+    pub fn new(
+        keys: KeyPair,
+        extra_verifying: Vec<VerifyingKey>,
+        access_ttl: Duration,
+        refresh_ttl: Duration,
+    ) -> anyhow::Result<Self> {
+        let mut verifying = vec![keys.verifying_key()?];
+        verifying.extend(extra_verifying);
+        Ok(Self {
             keys,
-            validation,
+            verifying,
             access_ttl,
             refresh_ttl,
-        }
+        })
+    }
+
+    /// Returns the public keys as a JWK set, for other services that verify
+    /// postgate's access tokens.
+    pub fn jwks(&self) -> anyhow::Result<JwkSet> {
+        let keys = self
+            .verifying
+            .iter()
+            .map(VerifyingKey::to_jwk)
+            .collect::<anyhow::Result<Vec<_>>>()?;
+        Ok(JwkSet { keys })
     }
 
     /// Signs a token of `token_type` for a user's session.
@@ -95,12 +113,21 @@ impl Tokens {
     /// Checks the signature, algorithm, key id, time claims and type of a token.
     pub fn verify(&self, token: &str, expected: TokenType) -> Result<VerifiedToken, InvalidToken> {
         let header = jsonwebtoken::decode_header(token).map_err(|_| InvalidToken("malformed"))?;
-        if let Some(kid) = &header.kid {
-            if *kid != self.keys.kid {
-                return Err(InvalidToken("unknown key id"));
-            }
-        }
-        let data = jsonwebtoken::decode::<Claims>(token, &self.keys.decoding, &self.validation)
+        // Every token postgate issues names its key, so a token without a
+        // `kid` was not issued here.
+        let kid = header.kid.ok_or(InvalidToken("missing key id"))?;
+        let key = self
+            .verifying
+            .iter()
+            .find(|key| key.kid == kid)
+            .ok_or(InvalidToken("unknown key id"))?;
+        // Only the key's own algorithm is accepted, which rules out `none`
+        // and an HMAC signature made with the public key as the secret.
+        let mut validation = Validation::new(key.algorithm);
+        validation.leeway = 0;
+        validation.validate_nbf = true;
+        validation.set_required_spec_claims(&["exp", "nbf", "sub"]);
+        let data = jsonwebtoken::decode::<Claims>(token, &key.decoding, &validation)
             .map_err(|_| InvalidToken("signature or claims rejected"))?;
         let claims = data.claims;
         if claims.token_type != expected {

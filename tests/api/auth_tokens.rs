@@ -21,10 +21,14 @@ fn claims_of(token: &str) -> Value {
     serde_json::from_slice(&bytes).expect("payload is JSON")
 }
 
-/// Signs `claims` with the server's own generated key, without a `kid`.
-fn sign(app: &TestApp, claims: &Value) -> String {
+/// Signs `claims` with the server's own generated key and the key id of `original`.
+fn sign(app: &TestApp, original: &str, claims: &Value) -> String {
     let key = EncodingKey::from_ed_pem(app.signing_key_pem().as_bytes()).expect("server key loads");
-    jsonwebtoken::encode(&Header::new(Algorithm::EdDSA), claims, &key).expect("token signs")
+    let mut header = Header::new(Algorithm::EdDSA);
+    header.kid = jsonwebtoken::decode_header(original)
+        .expect("token header")
+        .kid;
+    jsonwebtoken::encode(&header, claims, &key).expect("token signs")
 }
 
 async fn me_with(app: &TestApp, token: &str) -> reqwest::Response {
@@ -159,7 +163,7 @@ async fn expired_token_is_rejected(backend: Backend) {
     claims["nbf"] = json!(now - 7200);
     claims["exp"] = json!(now - 3600);
     assert_detail(
-        me_with(&app, &sign(&app, &claims)).await,
+        me_with(&app, &sign(&app, &token, &claims)).await,
         StatusCode::UNAUTHORIZED,
         INVALID,
     )
@@ -172,7 +176,7 @@ async fn resigned_valid_token_is_accepted(backend: Backend) {
     let token = app.signed_in_user("Ann", "ann@example.com").await;
     let claims = claims_of(&token);
     assert_eq!(
-        me_with(&app, &sign(&app, &claims)).await.status(),
+        me_with(&app, &sign(&app, &token, &claims)).await.status(),
         StatusCode::OK
     );
 }
@@ -183,7 +187,7 @@ async fn future_nbf_is_rejected(backend: Backend) {
     let mut claims = claims_of(&token);
     claims["nbf"] = json!(chrono::Utc::now().timestamp() + 600);
     assert_detail(
-        me_with(&app, &sign(&app, &claims)).await,
+        me_with(&app, &sign(&app, &token, &claims)).await,
         StatusCode::UNAUTHORIZED,
         INVALID,
     )
@@ -196,7 +200,7 @@ async fn refresh_token_is_not_access(backend: Backend) {
     let mut claims = claims_of(&token);
     claims["type"] = json!("refresh");
     assert_detail(
-        me_with(&app, &sign(&app, &claims)).await,
+        me_with(&app, &sign(&app, &token, &claims)).await,
         StatusCode::UNAUTHORIZED,
         INVALID,
     )
@@ -209,7 +213,7 @@ async fn non_uuid_subject_is_rejected(backend: Backend) {
     let mut claims = claims_of(&token);
     claims["sub"] = json!("ann@example.com");
     assert_detail(
-        me_with(&app, &sign(&app, &claims)).await,
+        me_with(&app, &sign(&app, &token, &claims)).await,
         StatusCode::UNAUTHORIZED,
         INVALID,
     )
@@ -222,7 +226,7 @@ async fn missing_session_claim_is_rejected(backend: Backend) {
     let mut claims = claims_of(&token);
     claims.as_object_mut().unwrap().remove("sid");
     assert_detail(
-        me_with(&app, &sign(&app, &claims)).await,
+        me_with(&app, &sign(&app, &token, &claims)).await,
         StatusCode::UNAUTHORIZED,
         INVALID,
     )
@@ -328,7 +332,71 @@ async fn logout_revokes_access_token(backend: Backend) {
     .await;
 }
 
+async fn missing_key_id_is_rejected(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let token = app.signed_in_user("Ann", "ann@example.com").await;
+    let key = EncodingKey::from_ed_pem(app.signing_key_pem().as_bytes()).unwrap();
+    let forged =
+        jsonwebtoken::encode(&Header::new(Algorithm::EdDSA), &claims_of(&token), &key).unwrap();
+    assert_detail(
+        me_with(&app, &forged).await,
+        StatusCode::UNAUTHORIZED,
+        INVALID,
+    )
+    .await;
+}
+
+async fn hmac_with_public_key_is_rejected(backend: Backend) {
+    // The classic key-confusion attack: HS256 keyed with the published public key.
+    let app = TestApp::spawn(backend).await;
+    let token = app.signed_in_user("Ann", "ann@example.com").await;
+    let jwks = crate::helpers::json_body(app.get("/.well-known/jwks.json").await).await;
+    let public_x = jwks["keys"][0]["x"].as_str().unwrap().to_owned();
+    let mut header = Header::new(Algorithm::HS256);
+    header.kid = jsonwebtoken::decode_header(&token).unwrap().kid;
+    for secret in [
+        public_x.as_bytes().to_vec(),
+        app.signing_key_pem().into_bytes(),
+    ] {
+        let key = EncodingKey::from_secret(&secret).unwrap();
+        let forged = jsonwebtoken::encode(&header, &claims_of(&token), &key).unwrap();
+        assert_detail(
+            me_with(&app, &forged).await,
+            StatusCode::UNAUTHORIZED,
+            INVALID,
+        )
+        .await;
+    }
+}
+
+async fn jwks_publishes_signing_key(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let token = app.signed_in_user("Ann", "ann@example.com").await;
+    let response = app.get("/.well-known/jwks.json").await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let jwks = crate::helpers::json_body(response).await;
+    let keys = jwks["keys"].as_array().unwrap();
+    assert_eq!(keys.len(), 1);
+    let kid = jsonwebtoken::decode_header(&token).unwrap().kid.unwrap();
+    assert_eq!(keys[0]["kid"], kid.as_str());
+    assert_eq!(keys[0]["kty"], "OKP");
+    assert_eq!(keys[0]["crv"], "Ed25519");
+    assert_eq!(keys[0]["alg"], "EdDSA");
+    assert_eq!(keys[0]["use"], "sig");
+    assert!(keys[0].get("d").is_none(), "no private part");
+
+    // The published key verifies the server's tokens.
+    let jwk: jsonwebtoken::jwk::Jwk = serde_json::from_value(keys[0].clone()).unwrap();
+    let key = jsonwebtoken::DecodingKey::from_jwk(&jwk).unwrap();
+    let mut validation = jsonwebtoken::Validation::new(Algorithm::EdDSA);
+    validation.validate_aud = false;
+    assert!(jsonwebtoken::decode::<Value>(&token, &key, &validation).is_ok());
+}
+
 on_both_backends!(
+    missing_key_id_is_rejected,
+    hmac_with_public_key_is_rejected,
+    jwks_publishes_signing_key,
     missing_token_is_rejected,
     malformed_headers_are_rejected,
     bearer_header_works,
