@@ -21,7 +21,7 @@ use tower_http::normalize_path::NormalizePathLayer;
 use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::timeout::TimeoutLayer;
 
-use crate::auth::cookies::CookieJar;
+use crate::auth::cookies::{ACCESS_COOKIE, CookieJar, REFRESH_COOKIE, read_cookie};
 use crate::auth::keys::{KeyPair, VerifyingKey};
 use crate::auth::password::Passwords;
 use crate::auth::tokens::Tokens;
@@ -30,6 +30,7 @@ use crate::db::Db;
 use crate::email::Mailer;
 use crate::email::worker::Worker;
 use crate::error::detail_response;
+use crate::ratelimit::{RateLimiter, RateLimits};
 use crate::telemetry::{REQUEST_ID_HEADER, request_context};
 use crate::validation::MAX_BODY_BYTES;
 use crate::{auth, posts, users};
@@ -46,6 +47,7 @@ pub struct AppState {
     /// Wakes this instance's email worker after a request commits an email.
     pub email_wake: Arc<Notify>,
     pub metrics: PrometheusHandle,
+    pub limits: Arc<RateLimits>,
 }
 
 /// A bound, ready-to-serve postgate instance.
@@ -86,6 +88,13 @@ impl Application {
                 settings.listen
             )
         })?;
+        let limits = Arc::new(RateLimits {
+            login_account: RateLimiter::new(settings.rate_limits.login_account),
+            login_ip: RateLimiter::new(settings.rate_limits.login_ip),
+            register_ip: RateLimiter::new(settings.rate_limits.register_ip),
+            email_address: RateLimiter::new(settings.rate_limits.email_address),
+            email_ip: RateLimiter::new(settings.rate_limits.email_ip),
+        });
         let state = AppState {
             db,
             tokens: Arc::new(tokens),
@@ -97,6 +106,7 @@ impl Application {
             settings: Arc::new(settings),
             email_wake: Arc::new(Notify::new()),
             metrics: crate::metrics::handle(),
+            limits,
         };
         Ok(Self { listener, state })
     }
@@ -180,6 +190,10 @@ pub fn router(state: AppState) -> Router {
             HeaderValue::from_static("no-referrer"),
         ))
         .layer(CatchPanicLayer::custom(panic_response))
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            reject_cross_site_cookie_requests,
+        ))
         .layer(middleware::from_fn(request_context))
         .with_state(state)
 }
@@ -205,6 +219,48 @@ fn cors_layer(settings: &Settings) -> CorsLayer {
         .allow_headers(AllowHeaders::mirror_request())
         .expose_headers([REQUEST_ID_HEADER])
         .max_age(Duration::from_secs(600))
+}
+
+/// Rejects a state-changing request that only cookies authenticate when its
+/// `Origin` is neither the server's own nor an allowed CORS origin. SameSite=Lax
+/// cookies already stay off cross-site POSTs in current browsers; this also
+/// covers sibling subdomains, which count as same-site. A request without an
+/// `Origin` header comes from a non-browser client and passes.
+async fn reject_cross_site_cookie_requests(
+    State(state): State<AppState>,
+    request: axum::extract::Request,
+    next: middleware::Next,
+) -> Response {
+    let safe_method = matches!(
+        *request.method(),
+        Method::GET | Method::HEAD | Method::OPTIONS
+    );
+    let headers = request.headers();
+    let cookie_authenticated = !headers.contains_key(header::AUTHORIZATION)
+        && (read_cookie(headers, ACCESS_COOKIE).is_some()
+            || read_cookie(headers, REFRESH_COOKIE).is_some());
+    if safe_method || !cookie_authenticated {
+        return next.run(request).await;
+    }
+    let Some(origin) = headers.get(header::ORIGIN) else {
+        return next.run(request).await;
+    };
+    let allowed = origin
+        .to_str()
+        .is_ok_and(|o| o == state.settings.public_origin)
+        || state
+            .settings
+            .allowed_origins
+            .iter()
+            .any(|allowed| allowed == origin);
+    if allowed {
+        return next.run(request).await;
+    }
+    tracing::warn!(origin = ?origin, "rejected a cookie-authenticated request from another origin");
+    detail_response(
+        StatusCode::FORBIDDEN,
+        "Cross-site request rejected: Origin is not allowed",
+    )
 }
 
 /// Turns a panic in a handler into the documented 500 body instead of a

@@ -9,8 +9,11 @@ use std::time::Duration;
 use axum::http::HeaderValue;
 use base64::Engine;
 use clap::{Args, ValueEnum};
+use ipnet::IpNet;
 use lettre::message::Mailbox;
 use url::Url;
+
+use crate::ratelimit::{Limit, parse_setting};
 
 /// A setting whose value must never reach a log line or an error message.
 #[derive(Clone, Default)]
@@ -242,6 +245,58 @@ pub struct ConfigArgs {
     )]
     pub reset_token_expires_in: u64,
 
+    /// Failed logins per account, as COUNT/DURATION (units s, m, h, d) or off.
+    #[arg(
+        long,
+        env = "RATE_LIMIT_LOGIN_ACCOUNT",
+        default_value = "10/15m",
+        global = true
+    )]
+    pub rate_limit_login_account: String,
+
+    /// Login attempts per client IP, as COUNT/DURATION or off.
+    #[arg(
+        long,
+        env = "RATE_LIMIT_LOGIN_IP",
+        default_value = "100/15m",
+        global = true
+    )]
+    pub rate_limit_login_ip: String,
+
+    /// Registrations per client IP, as COUNT/DURATION or off.
+    #[arg(
+        long,
+        env = "RATE_LIMIT_REGISTER_IP",
+        default_value = "20/1h",
+        global = true
+    )]
+    pub rate_limit_register_ip: String,
+
+    /// Resend-verification and forgot-password requests per email address,
+    /// as COUNT/DURATION or off.
+    #[arg(
+        long,
+        env = "RATE_LIMIT_EMAIL_ADDRESS",
+        default_value = "5/1h",
+        global = true
+    )]
+    pub rate_limit_email_address: String,
+
+    /// Resend-verification and forgot-password requests per client IP, as
+    /// COUNT/DURATION or off.
+    #[arg(
+        long,
+        env = "RATE_LIMIT_EMAIL_IP",
+        default_value = "50/1h",
+        global = true
+    )]
+    pub rate_limit_email_ip: String,
+
+    /// Proxies whose X-Forwarded-For header names the client, as
+    /// comma-separated IP addresses or CIDR ranges. Empty trusts none.
+    #[arg(long, env = "TRUSTED_PROXIES", default_value = "", global = true)]
+    pub trusted_proxies: String,
+
     /// Log line format.
     #[arg(long, env = "LOG_FORMAT", value_enum, default_value_t = LogFormat::Text, global = true)]
     pub log_format: LogFormat,
@@ -352,6 +407,8 @@ pub struct Settings {
     pub listen: SocketAddr,
     /// Base URL without a trailing slash.
     pub public_url: String,
+    /// Origin of `public_url` (scheme, host and port), for the Origin check.
+    pub public_origin: String,
     pub data_dir: PathBuf,
     pub database: DatabaseSettings,
     pub tokens: TokenSettings,
@@ -362,6 +419,18 @@ pub struct Settings {
     pub request_timeout: Duration,
     /// Password reset link with a `{token}` placeholder.
     pub reset_password_url: String,
+    pub rate_limits: RateLimitSettings,
+    pub trusted_proxies: Vec<IpNet>,
+}
+
+/// Each rate limit; `None` is off.
+#[derive(Debug, Clone)]
+pub struct RateLimitSettings {
+    pub login_account: Option<Limit>,
+    pub login_ip: Option<Limit>,
+    pub register_ip: Option<Limit>,
+    pub email_address: Option<Limit>,
+    pub email_ip: Option<Limit>,
 }
 
 /// An invalid setting, named by its environment variable.
@@ -393,6 +462,8 @@ impl ConfigArgs {
             .unwrap_or_else(|| public_url.starts_with("https://"));
         let allowed_origins = parse_origins(&self.client_origin)?;
         let email = self.email()?;
+        let rate_limits = self.rate_limits()?;
+        let trusted_proxies = parse_trusted_proxies(&self.trusted_proxies)?;
         let reset_password_url = match &self.reset_password_url {
             Some(url) => {
                 let parsed = Url::parse(&url.replace("{token}", "token"));
@@ -413,6 +484,9 @@ impl ConfigArgs {
 
         Ok(Settings {
             listen,
+            public_origin: Url::parse(&public_url)
+                .map(|url| url.origin().ascii_serialization())
+                .unwrap_or_default(),
             public_url,
             data_dir: self.data_dir,
             database,
@@ -423,6 +497,8 @@ impl ConfigArgs {
             log_format: self.log_format,
             request_timeout: Duration::from_secs(self.request_timeout),
             reset_password_url,
+            rate_limits,
+            trusted_proxies,
         })
     }
 
@@ -459,6 +535,19 @@ impl ConfigArgs {
         clear_secret(&mut self.jwt_private_key);
         clear_secret(&mut self.email_password);
         clear_secret(&mut self.email_url);
+    }
+
+    fn rate_limits(&self) -> Result<RateLimitSettings, ConfigError> {
+        let limit = |name: &'static str, raw: &str| {
+            parse_setting(raw).map_err(|reason| invalid(name, reason))
+        };
+        Ok(RateLimitSettings {
+            login_account: limit("RATE_LIMIT_LOGIN_ACCOUNT", &self.rate_limit_login_account)?,
+            login_ip: limit("RATE_LIMIT_LOGIN_IP", &self.rate_limit_login_ip)?,
+            register_ip: limit("RATE_LIMIT_REGISTER_IP", &self.rate_limit_register_ip)?,
+            email_address: limit("RATE_LIMIT_EMAIL_ADDRESS", &self.rate_limit_email_address)?,
+            email_ip: limit("RATE_LIMIT_EMAIL_IP", &self.rate_limit_email_ip)?,
+        })
     }
 
     fn public_url(&self, listen: SocketAddr) -> Result<String, ConfigError> {
@@ -675,6 +764,24 @@ impl ConfigArgs {
             outbox,
         })
     }
+}
+
+fn parse_trusted_proxies(raw: &str) -> Result<Vec<IpNet>, ConfigError> {
+    raw.split(',')
+        .map(str::trim)
+        .filter(|entry| !entry.is_empty())
+        .map(|entry| {
+            entry
+                .parse::<IpNet>()
+                .or_else(|_| entry.parse::<IpAddr>().map(IpNet::from))
+                .map_err(|_| {
+                    invalid(
+                        "TRUSTED_PROXIES",
+                        format!("{entry:?} is not an IP address or CIDR range"),
+                    )
+                })
+        })
+        .collect()
 }
 
 /// Parses a positive number of seconds, fractions allowed.

@@ -46,6 +46,9 @@ pub enum ApiError {
     /// 401 with `WWW-Authenticate: Bearer`.
     #[error("unauthorized: {0}")]
     Unauthorized(&'static str),
+    /// 429 with `Retry-After` in whole seconds.
+    #[error("too many requests; retry after {retry_after:?}")]
+    TooManyRequests { retry_after: std::time::Duration },
     #[error("validation failed: {0:?}")]
     Validation(Vec<FieldError>),
     /// Anything the client cannot fix. It is logged in full and the client gets a generic body.
@@ -103,6 +106,16 @@ impl IntoResponse for ApiError {
                 response
                     .headers_mut()
                     .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+                response
+            }
+            ApiError::TooManyRequests { retry_after } => {
+                let mut response =
+                    detail_response(StatusCode::TOO_MANY_REQUESTS, "Too many requests");
+                // Rounded up, so a client that waits this long is let through.
+                let seconds = retry_after.as_secs() + u64::from(retry_after.subsec_nanos() > 0);
+                response
+                    .headers_mut()
+                    .insert(header::RETRY_AFTER, HeaderValue::from(seconds.max(1)));
                 response
             }
             ApiError::Validation(errors) => (

@@ -10,6 +10,7 @@ pub mod email;
 pub mod error;
 pub mod metrics;
 pub mod posts;
+pub mod ratelimit;
 pub mod telemetry;
 pub mod users;
 pub mod validation;

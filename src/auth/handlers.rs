@@ -1,11 +1,10 @@
 //! Handlers of the `/api/auth` routes.
 
-use std::net::SocketAddr;
 use std::time::Duration;
 
 use axum::Json;
 use axum::extract::rejection::PathRejection;
-use axum::extract::{ConnectInfo, Path, State};
+use axum::extract::{Path, State};
 use axum::http::header::USER_AGENT;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -26,6 +25,7 @@ use crate::db::serialize_timestamp;
 use crate::email::RenderedEmail;
 use crate::email::outbox::NewEmail;
 use crate::error::{ApiError, ApiResult, FieldError};
+use crate::ratelimit::{ClientIp, too_many};
 use crate::users::store::{self, InsertOutcome, NewUser, VerifyOutcome};
 use crate::validation::{BodyFields, JsonBody, Length, PathId};
 
@@ -37,7 +37,11 @@ const USER_AGENT_MAX_CHARS: usize = 512;
 
 const CANNOT_REFRESH: &str = "Could not refresh access token";
 
-pub async fn register(State(state): State<AppState>, body: JsonBody) -> ApiResult<Response> {
+pub async fn register(
+    State(state): State<AppState>,
+    ClientIp(client_ip): ClientIp,
+    body: JsonBody,
+) -> ApiResult<Response> {
     let mut fields = BodyFields::new(body)?;
     let name = fields.required_line("name", NAME);
     let email = fields.required_email("email");
@@ -57,6 +61,12 @@ pub async fn register(State(state): State<AppState>, body: JsonBody) -> ApiResul
     else {
         return Err(anyhow::anyhow!("validated register fields are missing").into());
     };
+
+    state
+        .limits
+        .register_ip
+        .hit(&client_ip.to_string())
+        .map_err(too_many)?;
 
     if store::find_by_email(&state.db, &email).await?.is_some() {
         return Err(ApiError::conflict("Account already exist"));
@@ -123,7 +133,7 @@ pub async fn verify_email(
 
 pub async fn login(
     State(state): State<AppState>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    ClientIp(client_ip): ClientIp,
     headers: HeaderMap,
     body: JsonBody,
 ) -> ApiResult<Response> {
@@ -134,6 +144,14 @@ pub async fn login(
     let (Some(email), Some(password)) = (email, password) else {
         return Err(anyhow::anyhow!("validated login fields are missing").into());
     };
+    state
+        .limits
+        .login_ip
+        .hit(&client_ip.to_string())
+        .map_err(too_many)?;
+    // Only failures count against the account, so its owner is not locked
+    // out by their own successful logins.
+    state.limits.login_account.check(&email).map_err(too_many)?;
 
     let user = store::find_by_email(&state.db, &email).await?;
     // An unknown email is checked against a dummy hash, so both failures cost
@@ -145,7 +163,11 @@ pub async fn login(
         .await?;
     let (user, needs_rehash) = match (user, verification) {
         (Some(user), Verification::Match { needs_rehash }) => (user, needs_rehash),
-        _ => return Err(ApiError::bad_request("Incorrect Email or Password")),
+        _ => {
+            state.limits.login_account.record(&email);
+            metrics::counter!("postgate_logins_total", "outcome" => "failure").increment(1);
+            return Err(ApiError::bad_request("Incorrect Email or Password"));
+        }
     };
     if !user.verified {
         return Err(ApiError::client(
@@ -166,7 +188,7 @@ pub async fn login(
         .get(USER_AGENT)
         .and_then(|v| v.to_str().ok())
         .map(|ua| ua.chars().take(USER_AGENT_MAX_CHARS).collect::<String>());
-    let ip = peer.ip().to_string();
+    let ip = client_ip.to_string();
     let session = NewSession {
         id: session_id,
         user_id: user.id,
@@ -177,6 +199,7 @@ pub async fn login(
     };
     sessions::create(&state.db, &session, now).await?;
     tracing::info!(user_id = %user.id, session_id = %session_id, "user logged in");
+    metrics::counter!("postgate_logins_total", "outcome" => "success").increment(1);
 
     let access = state
         .tokens

@@ -4,6 +4,7 @@
 //! writes them) still verify and are flagged for an upgrade.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use anyhow::Context;
 use argon2::{Argon2, PasswordHasher as _, PasswordVerifier as _};
@@ -21,6 +22,8 @@ pub struct Passwords {
     /// Hash verified when the account does not exist, so that an unknown email
     /// costs the same work as a wrong password.
     dummy_hash: Arc<str>,
+    /// Password verifications run so far, the dummy ones included.
+    verifications: Arc<AtomicU64>,
 }
 
 impl Passwords {
@@ -30,6 +33,7 @@ impl Passwords {
         Ok(Self {
             permits: Arc::new(Semaphore::new(concurrency.max(1))),
             dummy_hash: dummy_hash.into(),
+            verifications: Arc::default(),
         })
     }
 
@@ -46,6 +50,7 @@ impl Passwords {
         stored: Option<String>,
     ) -> anyhow::Result<Verification> {
         let known = stored.is_some();
+        self.verifications.fetch_add(1, Ordering::Relaxed);
         let hash = stored.unwrap_or_else(|| self.dummy_hash.to_string());
         let verification = self.run(move || verify_blocking(&password, &hash)).await?;
         Ok(if known {
@@ -53,6 +58,12 @@ impl Passwords {
         } else {
             Verification::Mismatch
         })
+    }
+
+    /// Returns how many verifications this hasher has run, so tests can
+    /// check that an unknown email costs the same work as a wrong password.
+    pub fn verification_count(&self) -> u64 {
+        self.verifications.load(Ordering::Relaxed)
     }
 
     async fn run<T: Send + 'static>(

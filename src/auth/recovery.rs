@@ -5,6 +5,8 @@
 //! has an account, and do their work after responding, so neither the body
 //! nor the timing tells which addresses are registered.
 
+use std::net::IpAddr;
+
 use axum::Json;
 use axum::extract::State;
 use axum::http::{HeaderValue, StatusCode, header};
@@ -17,6 +19,7 @@ use super::reset_tokens;
 use crate::app::AppState;
 use crate::db;
 use crate::error::{ApiError, ApiResult};
+use crate::ratelimit::{ClientIp, too_many};
 use crate::users::store;
 use crate::validation::{BodyFields, JsonBody, Length};
 
@@ -28,6 +31,19 @@ fn email_field(body: JsonBody) -> ApiResult<String> {
     let email = fields.required_email("email");
     fields.finish()?;
     email.ok_or_else(|| anyhow::anyhow!("validated email field is missing").into())
+}
+
+/// Applies the per-IP and per-address limits that resend and forgot-password
+/// share. The limit applies to any address, registered or not, so a 429
+/// reveals nothing either.
+fn limit_email_request(state: &AppState, client_ip: IpAddr, email: &str) -> ApiResult<()> {
+    state
+        .limits
+        .email_ip
+        .hit(&client_ip.to_string())
+        .map_err(too_many)?;
+    state.limits.email_address.hit(email).map_err(too_many)?;
+    Ok(())
 }
 
 /// Runs `work` after the response is sent; errors are logged, not returned.
@@ -48,9 +64,11 @@ fn run_after_response(
 
 pub async fn resend_verification(
     State(state): State<AppState>,
+    ClientIp(client_ip): ClientIp,
     body: JsonBody,
 ) -> ApiResult<Json<Value>> {
     let email = email_field(body)?;
+    limit_email_request(&state, client_ip, &email)?;
     run_after_response("verification", async move {
         let Some(user) = store::find_by_email(&state.db, &email).await? else {
             return Ok(());
@@ -85,9 +103,11 @@ pub async fn resend_verification(
 
 pub async fn forgot_password(
     State(state): State<AppState>,
+    ClientIp(client_ip): ClientIp,
     body: JsonBody,
 ) -> ApiResult<Json<Value>> {
     let email = email_field(body)?;
+    limit_email_request(&state, client_ip, &email)?;
     run_after_response("password_reset", async move {
         let Some(user) = store::find_by_email(&state.db, &email).await? else {
             return Ok(());

@@ -49,7 +49,9 @@ macro_rules! on_both_backends {
     };
 }
 
+/// Later flags override earlier ones, so a test can replace a default below.
 #[derive(Parser)]
+#[command(args_override_self = true)]
 struct TestCli {
     #[command(flatten)]
     config: ConfigArgs,
@@ -72,6 +74,8 @@ pub struct TestApp {
     pub address: String,
     pub client: Client,
     pub db: Db,
+    /// The server's shared state, for counters that no route exposes.
+    pub state: postgate::AppState,
     pub smtp: SmtpSink,
     pub data_dir: TempDir,
     shutdown: Option<oneshot::Sender<()>>,
@@ -143,6 +147,7 @@ impl TestApp {
         let app = Application::build(settings).await.expect("server starts");
         let address = format!("http://{}", app.local_addr());
         let db = app.state().db.clone();
+        let state = app.state().clone();
         let (shutdown, stopped) = oneshot::channel::<()>();
         let server = tokio::spawn(app.run_until(async move {
             let _ = stopped.await;
@@ -156,6 +161,7 @@ impl TestApp {
             address,
             client,
             db,
+            state,
             smtp,
             data_dir,
             shutdown: Some(shutdown),
@@ -261,8 +267,12 @@ impl TestApp {
         self.local_link(&link)
     }
 
+    /// Points a link from an email at this server, whatever PUBLIC_URL is.
     pub fn local_link(&self, link: &str) -> String {
-        link.replacen("http://127.0.0.1:9", &self.address, 1)
+        match link.find("/api/") {
+            Some(path) => format!("{}{}", self.address, &link[path..]),
+            None => link.to_owned(),
+        }
     }
 
     /// Runs a statement against the test database, for setting up states

@@ -10,6 +10,7 @@ mod conventions;
 mod email;
 mod flow;
 mod keys;
+mod limits;
 mod outbox;
 mod posts;
 mod recovery;
