@@ -100,9 +100,7 @@ impl Application {
             tokens: Arc::new(tokens),
             passwords,
             mailer,
-            cookies: CookieJar {
-                secure: settings.cookie_secure,
-            },
+            cookies: CookieJar::new(settings.cookie_secure, &settings.public_url),
             settings: Arc::new(settings),
             email_wake: Arc::new(Notify::new()),
             metrics: crate::metrics::handle(),
@@ -165,22 +163,27 @@ impl Application {
 /// Builds the full router with its middleware.
 pub fn router(state: AppState) -> Router {
     let timeout = state.settings.request_timeout;
-    let cors = cors_layer(&state.settings);
+    // With no allowed origin, no CORS header at all is sent.
+    let cors = (!state.settings.allowed_origins.is_empty()).then(|| cors_layer(&state.settings));
     Router::new()
         .route("/api/healthchecker", get(healthchecker))
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route("/.well-known/jwks.json", get(jwks))
         .route("/metrics", get(crate::metrics::render))
-        .merge(auth::router().merge(users::router()).layer(no_store()))
-        .merge(posts::router())
+        .merge(
+            auth::router()
+                .merge(users::router())
+                .merge(posts::router())
+                .layer(no_store()),
+        )
         .fallback(not_found)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(TimeoutLayer::with_status_code(
             StatusCode::REQUEST_TIMEOUT,
             timeout,
         ))
-        .layer(cors)
+        .layer(tower::util::option_layer(cors))
         .layer(SetResponseHeaderLayer::overriding(
             header::X_CONTENT_TYPE_OPTIONS,
             HeaderValue::from_static("nosniff"),
@@ -231,6 +234,16 @@ async fn reject_cross_site_cookie_requests(
     request: axum::extract::Request,
     next: middleware::Next,
 ) -> Response {
+    // GET logout is kept for the reference app's clients but changes state,
+    // so a cross-site navigation must not trigger it.
+    let is_logout = request.uri().path().trim_end_matches('/') == "/api/auth/logout";
+    if is_logout && is_cross_site_fetch(request.headers()) {
+        tracing::warn!("rejected a cross-site navigation to logout");
+        return detail_response(
+            StatusCode::FORBIDDEN,
+            "Cross-site request rejected: Origin is not allowed",
+        );
+    }
     let safe_method = matches!(
         *request.method(),
         Method::GET | Method::HEAD | Method::OPTIONS
@@ -261,6 +274,14 @@ async fn reject_cross_site_cookie_requests(
         StatusCode::FORBIDDEN,
         "Cross-site request rejected: Origin is not allowed",
     )
+}
+
+/// Tells whether a browser marked the request as coming from another site
+/// (`Sec-Fetch-Site: cross-site`, sent by current browsers).
+fn is_cross_site_fetch(headers: &axum::http::HeaderMap) -> bool {
+    headers
+        .get("sec-fetch-site")
+        .is_some_and(|value| value.as_bytes().eq_ignore_ascii_case(b"cross-site"))
 }
 
 /// Turns a panic in a handler into the documented 500 body instead of a

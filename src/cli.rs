@@ -70,6 +70,13 @@ fn generate_keys(out: &Path) -> ExitCode {
 pub fn main() -> ExitCode {
     // Variables already set in the environment win over `.env`.
     let dotenv = dotenvy::dotenv();
+    // A line that does not parse would silently drop every setting after it.
+    if let Err(error) = &dotenv {
+        if !error.not_found() {
+            eprintln!("postgate: failed to read .env: {error}");
+            return ExitCode::from(2);
+        }
+    }
     let cli = Cli::parse();
     if let Some(Command::Keys(KeysCommand::Generate { out })) = &cli.command {
         return generate_keys(out);

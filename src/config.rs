@@ -714,6 +714,23 @@ impl ConfigArgs {
                     "must be an smtp:// or smtps:// URL with a host",
                 ));
             }
+            // lettre 0.11 reads `tls=required` and `tls=opportunistic` on smtp:// only.
+            let tls = parsed
+                .query_pairs()
+                .find(|(key, _)| key == "tls")
+                .map(|(_, value)| value.into_owned());
+            if let Some(tls) = tls {
+                if parsed.scheme() != "smtp"
+                    || !matches!(tls.as_str(), "required" | "opportunistic")
+                {
+                    return Err(invalid(
+                        "EMAIL_URL",
+                        format!(
+                            "tls={tls:?} is not supported; use smtp://…?tls=required, smtp://…?tls=opportunistic or smtps://"
+                        ),
+                    ));
+                }
+            }
             EmailTransportSettings::SmtpUrl {
                 url: url.clone(),
                 timeout,

@@ -6,6 +6,7 @@ use axum::extract::{FromRequest, FromRequestParts, Path, Request};
 use axum::http::request::Parts;
 use axum::http::{StatusCode, header};
 use serde_json::{Map, Value, json};
+use unicode_normalization::UnicodeNormalization;
 use uuid::Uuid;
 
 use crate::error::{ApiError, FieldError};
@@ -29,7 +30,22 @@ impl<S: Send + Sync> FromRequest<S> for JsonBody {
             if !is_json_content_type(content_type.to_str().unwrap_or("")) {
                 return Err(ApiError::client(
                     StatusCode::UNSUPPORTED_MEDIA_TYPE,
-                    "Content-Type must be application/json",
+                    "Content-Type must be application/json with charset utf-8 or none",
+                ));
+            }
+        }
+        // The body is read as it arrives, so a compressed body would be
+        // parsed as garbage; reject it with a clear status instead.
+        if let Some(encoding) = request.headers().get(header::CONTENT_ENCODING) {
+            if !encoding
+                .to_str()
+                .unwrap_or("")
+                .trim()
+                .eq_ignore_ascii_case("identity")
+            {
+                return Err(ApiError::client(
+                    StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                    "Content-Encoding is not supported; send the body uncompressed",
                 ));
             }
         }
@@ -55,15 +71,25 @@ impl<S: Send + Sync> FromRequest<S> for JsonBody {
     }
 }
 
+/// Accepts `application/json` and `application/*+json`, with no charset
+/// parameter or `charset=utf-8`: JSON is UTF-8 (RFC 8259), and the body is
+/// decoded as UTF-8 whatever the header claims.
 fn is_json_content_type(value: &str) -> bool {
-    let essence = value
-        .split(';')
-        .next()
-        .unwrap_or("")
-        .trim()
-        .to_ascii_lowercase();
-    essence == "application/json"
-        || (essence.starts_with("application/") && essence.ends_with("+json"))
+    let mut parts = value.split(';');
+    let essence = parts.next().unwrap_or("").trim().to_ascii_lowercase();
+    let json = essence == "application/json"
+        || (essence.starts_with("application/") && essence.ends_with("+json"));
+    let utf8 = parts.all(|parameter| {
+        let Some((name, value)) = parameter.split_once('=') else {
+            return true;
+        };
+        !name.trim().eq_ignore_ascii_case("charset")
+            || matches!(
+                value.trim().trim_matches('"').to_ascii_lowercase().as_str(),
+                "utf-8" | "utf8"
+            )
+    });
+    json && utf8
 }
 
 fn json_decode_error(bytes: &[u8], error: &serde_json::Error) -> FieldError {
@@ -154,6 +180,13 @@ impl BodyFields {
                     "value_error.str.regex",
                 )
                 .with_ctx(json!({ "pattern": NO_NUL_PATTERN })),
+                // A required text of only spaces is as empty as "".
+                Ok(()) if length.min > 0 && value.trim().is_empty() => FieldError::new(
+                    loc(name),
+                    "ensure this value has at least 1 character other than whitespace",
+                    "value_error.any_str.min_length",
+                )
+                .with_ctx(json!({ "limit_value": length.min })),
                 Ok(()) => return Some(value.clone()),
                 Err((msg, kind, limit)) => {
                     FieldError::new(loc(name), msg, kind).with_ctx(json!({ "limit_value": limit }))
@@ -171,10 +204,20 @@ impl BodyFields {
     }
 
     /// Reads a required single-line string: like [`Self::required_str`], and
-    /// also free of control characters such as CR and LF, because the value
-    /// ends up in email headers.
+    /// also free of control characters such as CR and LF. A name ends up in
+    /// email headers, where a line break could inject a header.
     pub fn required_line(&mut self, name: &str, length: Length) -> Option<String> {
-        let value = self.required_str(name, length)?;
+        if !self.object.contains_key(name) {
+            self.errors.push(missing(name));
+            return None;
+        }
+        self.optional_line(name, length)
+    }
+
+    /// Reads an optional single-line string, like [`Self::optional_str`] and
+    /// free of control characters.
+    pub fn optional_line(&mut self, name: &str, length: Length) -> Option<String> {
+        let value = self.optional_str(name, length)?;
         if value.chars().any(char::is_control) {
             self.errors.push(
                 FieldError::new(
@@ -195,7 +238,7 @@ impl BodyFields {
             name,
             Length {
                 min: 1,
-                max: usize::MAX,
+                max: EMAIL_MAX_CHARS,
             },
         )?;
         match normalize_email(&value) {
@@ -226,22 +269,37 @@ pub const EMAIL_MAX_CHARS: usize = 254;
 
 /// Trims and lower-cases an address, and returns it when it is a valid
 /// address of at most [`EMAIL_MAX_CHARS`] characters with a dotted domain.
+///
+/// Addresses that look the same are stored the same: the text is NFC
+/// normalized, invisible format characters (such as U+200B) are rejected,
+/// and the domain is stored in its ASCII (punycode) form.
 pub fn normalize_email(raw: &str) -> Option<String> {
-    let email = raw.trim().to_lowercase();
-    if email.chars().count() > EMAIL_MAX_CHARS {
+    let email: String = raw.trim().nfc().collect::<String>().to_lowercase();
+    if email
+        .chars()
+        .any(|c| c.is_whitespace() || c.is_control() || is_invisible(c))
+    {
         return None;
     }
     let parsed: email_address::EmailAddress = email.parse().ok()?;
-    let domain = parsed.domain();
     // Reject bracketed IP literals and single-label hosts, which a mail
     // server on the internet would not deliver to.
+    let domain = parsed.domain();
     if domain.starts_with('[') || !domain.contains('.') || domain.ends_with('.') {
         return None;
     }
-    if email.chars().any(|c| c.is_whitespace() || c.is_control()) {
+    let ascii_domain = idna::domain_to_ascii(domain).ok()?;
+    let email = format!("{}@{ascii_domain}", parsed.local_part());
+    if email.chars().count() > EMAIL_MAX_CHARS {
         return None;
     }
     Some(email)
+}
+
+/// Format characters that render as nothing: zero-width spaces and joiners,
+/// direction marks, word joiners, the soft hyphen and the byte order mark.
+fn is_invisible(c: char) -> bool {
+    matches!(c, '\u{00AD}' | '\u{180E}' | '\u{200B}'..='\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2060}'..='\u{206F}' | '\u{FEFF}')
 }
 
 fn loc(name: &str) -> Vec<Value> {
@@ -392,6 +450,15 @@ mod tests {
         ] {
             assert_eq!(normalize_email(raw), None, "{raw:?} should be rejected");
         }
+    }
+
+    #[test]
+    fn email_folds_lookalikes() {
+        let composed = normalize_email("ü@exämple.com").unwrap();
+        assert_eq!(composed, "ü@xn--exmple-cua.com");
+        assert_eq!(normalize_email("u\u{0308}@exämple.com").unwrap(), composed);
+        assert_eq!(normalize_email("ü@xn--exmple-cua.com").unwrap(), composed);
+        assert_eq!(normalize_email("an\u{200B}n@example.com"), None);
     }
 
     #[test]

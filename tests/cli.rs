@@ -50,6 +50,16 @@ fn invalid_settings_are_named() {
         (&[("POSTGRES_HOSTNAME", "db.internal")], "POSTGRES_USER"),
         (&[("EMAIL_TLS", "maybe")], "--email-tls"),
         (&[("JWT_ALGORITHM", "HS256")], "JWT_ALGORITHM"),
+        (
+            &[("EMAIL_URL", "smtp://mail.example.com?tls=bogus")],
+            "EMAIL_URL",
+        ),
+        (&[("RATE_LIMIT_LOGIN_IP", "lots")], "RATE_LIMIT_LOGIN_IP"),
+        (&[("TRUSTED_PROXIES", "not-an-ip")], "TRUSTED_PROXIES"),
+        (
+            &[("RESET_PASSWORD_URL", "https://app.example.com/reset")],
+            "RESET_PASSWORD_URL",
+        ),
     ];
     for (env, name) in cases {
         let stderr = run_failing(env);
@@ -58,6 +68,20 @@ fn invalid_settings_are_named() {
             "{env:?}: message should name {name}: {stderr}"
         );
     }
+}
+
+#[test]
+fn malformed_env_file_stops_start() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join(".env"),
+        "PORT=0\nbad line here\nACCESS_TOKEN_EXPIRES_IN=0\n",
+    )
+    .unwrap();
+    let output = postgate(dir.path()).output().unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains(".env"), "{stderr}");
 }
 
 #[test]

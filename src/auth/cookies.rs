@@ -14,12 +14,26 @@ pub const LOGGED_IN_COOKIE: &str = "logged_in";
 pub const REFRESH_COOKIE_PATH: &str = "/api/auth";
 
 /// Builds `Set-Cookie` headers with the configured `Secure` attribute.
-#[derive(Clone, Copy)]
+#[derive(Clone)]
 pub struct CookieJar {
-    pub secure: bool,
+    secure: bool,
+    /// Path of PUBLIC_URL without a trailing slash, such as `/gw` behind a
+    /// gateway that serves postgate under `/gw/`. Browsers match a cookie's
+    /// path against the URL they see, so every cookie path starts with it.
+    path_prefix: String,
 }
 
 impl CookieJar {
+    pub fn new(secure: bool, public_url: &str) -> Self {
+        let path_prefix = url::Url::parse(public_url)
+            .map(|url| url.path().trim_end_matches('/').to_owned())
+            .unwrap_or_default();
+        Self {
+            secure,
+            path_prefix,
+        }
+    }
+
     pub fn set_access(&self, headers: &mut HeaderMap, token: &str, ttl: Duration) {
         self.append(headers, ACCESS_COOKIE, token, "/", true, ttl);
         self.append(headers, LOGGED_IN_COOKIE, "True", "/", false, ttl);
@@ -55,11 +69,16 @@ impl CookieJar {
         headers: &mut HeaderMap,
         name: &'static str,
         value: &str,
-        path: &'static str,
+        path: &str,
         http_only: bool,
         ttl: Duration,
     ) {
         let max_age = i64::try_from(ttl.as_secs()).unwrap_or(i64::MAX);
+        let path = if path == "/" && !self.path_prefix.is_empty() {
+            self.path_prefix.clone()
+        } else {
+            format!("{}{path}", self.path_prefix)
+        };
         let cookie = Cookie::build((name, value))
             .path(path)
             .http_only(http_only)

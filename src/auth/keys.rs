@@ -180,7 +180,7 @@ fn write_private_key(path: &Path, key: &SigningKey) -> anyhow::Result<()> {
     .context("failed to encode the Ed25519 private key")?;
     if let Some(parent) = path.parent() {
         std::fs::create_dir_all(parent)
-            .with_context(|| format!("failed to create {}", parent.display()))?;
+            .with_context(|| format!("failed to create {} (check DATA_DIR)", parent.display()))?;
     }
     let mut options = std::fs::OpenOptions::new();
     options.write(true).create_new(true);

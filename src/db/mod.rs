@@ -86,7 +86,10 @@ impl Db {
                 let path = options.get_filename();
                 if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
                     std::fs::create_dir_all(parent).with_context(|| {
-                        format!("failed to create the database folder {}", parent.display())
+                        format!(
+                            "failed to create the database folder {} (check DATA_DIR)",
+                            parent.display()
+                        )
                     })?;
                 }
                 let pool = SqlitePoolOptions::new()

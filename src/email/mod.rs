@@ -78,7 +78,10 @@ impl Mailer {
             }
             EmailTransportSettings::Files { dir } => {
                 std::fs::create_dir_all(dir).with_context(|| {
-                    format!("failed to create the email folder {}", dir.display())
+                    format!(
+                        "failed to create the email folder {} (check DATA_DIR)",
+                        dir.display()
+                    )
                 })?;
                 (
                     Transport::Files(AsyncFileTransport::new(dir)),

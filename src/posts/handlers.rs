@@ -126,10 +126,10 @@ pub async fn create(
     body: JsonBody,
 ) -> ApiResult<Response> {
     let mut fields = BodyFields::new(body)?;
-    let title = fields.required_str("title", TITLE);
+    let title = fields.required_line("title", TITLE);
     let content = fields.required_str("content", CONTENT);
-    let category = fields.required_str("category", CATEGORY);
-    let image = fields.required_str("image", IMAGE);
+    let category = fields.required_line("category", CATEGORY);
+    let image = fields.required_line("image", IMAGE);
     fields.finish()?;
     let (Some(title), Some(content), Some(category), Some(image)) =
         (title, content, category, image)
@@ -167,10 +167,10 @@ pub async fn update(
 ) -> ApiResult<Json<PostResponse>> {
     let mut fields = BodyFields::new(body)?;
     let changes = PostChanges {
-        title: fields.optional_str("title", TITLE),
+        title: fields.optional_line("title", TITLE),
         content: fields.optional_str("content", CONTENT),
-        category: fields.optional_str("category", CATEGORY),
-        image: fields.optional_str("image", IMAGE),
+        category: fields.optional_line("category", CATEGORY),
+        image: fields.optional_line("image", IMAGE),
     };
     fields.finish()?;
 

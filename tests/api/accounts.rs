@@ -99,8 +99,33 @@ async fn register_invalid_email(backend: Backend) {
             &registration(json!({ "email": long })),
         )
         .await;
-    assert_validation(response, json!(["body", "email"]), "value_error.email").await;
+    let error = assert_validation(
+        response,
+        json!(["body", "email"]),
+        "value_error.any_str.max_length",
+    )
+    .await;
+    assert_eq!(error["ctx"], json!({ "limit_value": 254 }));
     assert_eq!(user_count(&app).await, 0);
+}
+
+async fn register_lookalike_emails(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    assert_eq!(
+        app.register("Ann", "ü@exämple.com").await.status(),
+        StatusCode::CREATED
+    );
+    for lookalike in [
+        "u\u{0308}@exämple.com",
+        "ü@xn--exmple-cua.com",
+        "Ü@EXÄMPLE.COM",
+    ] {
+        let response = app.register("Ann", lookalike).await;
+        assert_detail(response, StatusCode::CONFLICT, "Account already exist").await;
+    }
+    let invisible = app.register("Ann", "an\u{200B}n@example.com").await;
+    assert_validation(invisible, json!(["body", "email"]), "value_error.email").await;
+    assert_eq!(user_count(&app).await, 1);
 }
 
 async fn register_password_length(backend: Backend) {
@@ -478,6 +503,7 @@ async fn register_non_ascii_json_escapes(backend: Backend) {
 }
 
 on_both_backends!(
+    register_lookalike_emails,
     register_name_with_line_break,
     register_non_ascii_json_escapes,
     register_missing_fields,

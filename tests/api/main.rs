@@ -9,6 +9,7 @@ mod auth_tokens;
 mod conventions;
 mod email;
 mod flow;
+mod hardening;
 mod keys;
 mod limits;
 mod outbox;

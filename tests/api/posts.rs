@@ -373,6 +373,55 @@ async fn create_accepts_escaped_maximum(backend: Backend) {
     assert_eq!(post["content"].as_str().unwrap().chars().count(), 100_000);
 }
 
+async fn create_rejects_blank_and_control(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let token = app.signed_in_user("Ann", "ann@example.com").await;
+    let valid = json!({ "title": "t", "content": "c", "category": "x", "image": "i" });
+    let cases = [
+        ("title", json!("   "), "value_error.any_str.min_length"),
+        ("content", json!("\n\t "), "value_error.any_str.min_length"),
+        ("title", json!("a\u{7}b"), "value_error.str.regex"),
+        ("category", json!("news\nBcc: x"), "value_error.str.regex"),
+        ("image", json!("a\rb"), "value_error.str.regex"),
+    ];
+    for (field, value, kind) in cases {
+        let mut body = valid.clone();
+        body[field] = value.clone();
+        let response = app
+            .bare_client()
+            .post(app.url("/api/posts"))
+            .bearer_auth(&token)
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            response.status(),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "{field} = {value}"
+        );
+        let errors = json_body(response).await;
+        assert_eq!(
+            errors["detail"][0]["loc"],
+            json!(["body", field]),
+            "{field} = {value}"
+        );
+        assert_eq!(errors["detail"][0]["type"], kind, "{field} = {value}");
+    }
+    // Line breaks are fine in the content.
+    let mut body = valid.clone();
+    body["content"] = json!("line one\nline two\ttabbed");
+    let response = app
+        .bare_client()
+        .post(app.url("/api/posts"))
+        .bearer_auth(&token)
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::CREATED);
+}
+
 async fn create_rejects_wrong_type(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     let token = app.signed_in_user("Ann", "ann@example.com").await;
@@ -1054,6 +1103,7 @@ async fn routes_require_login(backend: Backend) {
 
 on_both_backends!(
     create_returns_full_post,
+    create_rejects_blank_and_control,
     create_accepts_escaped_maximum,
     create_ignores_user_id,
     create_rejects_missing_field,

@@ -1,0 +1,173 @@
+//! Request and response details that protect clients: accepted body
+//! encodings, CORS only when configured, caching, cookie paths behind a
+//! path prefix, and logout by cross-site navigation.
+
+use reqwest::StatusCode;
+use reqwest::header::{CONTENT_ENCODING, CONTENT_TYPE, ORIGIN, SET_COOKIE};
+use serde_json::json;
+
+use crate::helpers::{Backend, Options, PASSWORD, TestApp, assert_detail};
+use crate::on_both_backends;
+
+async fn spawn_with_args(backend: Backend, args: &[&str]) -> TestApp {
+    let options = Options {
+        args: args.iter().map(|arg| (*arg).to_owned()).collect(),
+        ..Options::default()
+    };
+    TestApp::spawn_with(backend, options).await
+}
+
+async fn login_body(
+    app: &TestApp,
+    content_type: &str,
+    encoding: Option<&str>,
+) -> reqwest::Response {
+    let mut request = app
+        .client
+        .post(app.url("/api/auth/login"))
+        .header(CONTENT_TYPE, content_type)
+        .body(json!({ "email": "ann@example.com", "password": PASSWORD }).to_string());
+    if let Some(encoding) = encoding {
+        request = request.header(CONTENT_ENCODING, encoding);
+    }
+    request.send().await.unwrap()
+}
+
+async fn non_utf8_charset_rejected(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    app.signed_in_user("Ann", "ann@example.com").await;
+    for content_type in [
+        "application/json; charset=latin1",
+        "application/json;charset=\"ISO-8859-1\"",
+    ] {
+        let response = login_body(&app, content_type, None).await;
+        assert_eq!(
+            response.status(),
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "{content_type}"
+        );
+    }
+    for content_type in [
+        "application/json; charset=utf-8",
+        "application/json; charset=\"UTF-8\"",
+    ] {
+        let response = login_body(&app, content_type, None).await;
+        assert_eq!(response.status(), StatusCode::OK, "{content_type}");
+    }
+}
+
+async fn compressed_body_rejected(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    app.signed_in_user("Ann", "ann@example.com").await;
+    let gzip = login_body(&app, "application/json", Some("gzip")).await;
+    assert_detail(
+        gzip,
+        StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        "Content-Encoding is not supported; send the body uncompressed",
+    )
+    .await;
+    let identity = login_body(&app, "application/json", Some("identity")).await;
+    assert_eq!(identity.status(), StatusCode::OK);
+}
+
+async fn no_cors_without_origins(backend: Backend) {
+    let app = spawn_with_args(backend, &["--client-origin", ""]).await;
+    let response = app.get("/api/healthchecker").await;
+    assert_eq!(response.status(), StatusCode::OK);
+    assert!(
+        !response
+            .headers()
+            .contains_key("access-control-allow-credentials")
+    );
+    let preflight = app
+        .client
+        .request(reqwest::Method::OPTIONS, app.url("/api/posts"))
+        .header(ORIGIN, "http://localhost:3000")
+        .header("access-control-request-method", "POST")
+        .send()
+        .await
+        .unwrap();
+    for name in [
+        "access-control-allow-origin",
+        "access-control-allow-credentials",
+        "access-control-allow-methods",
+    ] {
+        assert!(
+            !preflight.headers().contains_key(name),
+            "{name} sent without CLIENT_ORIGIN"
+        );
+    }
+}
+
+async fn posts_are_not_cached(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let token = app.signed_in_user("Ann", "ann@example.com").await;
+    let response = app.get_with_token("/api/posts", &token).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(response.headers()["cache-control"], "no-store");
+}
+
+async fn cookie_paths_follow_public_url(backend: Backend) {
+    let app = spawn_with_args(backend, &["--public-url", "http://127.0.0.1:9/gw/"]).await;
+    app.signed_in_user("Ann", "ann@example.com").await;
+    let login = app.login("ann@example.com", PASSWORD).await;
+    let cookies: Vec<String> = login
+        .headers()
+        .get_all(SET_COOKIE)
+        .iter()
+        .map(|v| v.to_str().unwrap().to_owned())
+        .collect();
+    let find = |name: &str| {
+        cookies
+            .iter()
+            .find(|c| c.starts_with(&format!("{name}=")))
+            .unwrap()
+            .clone()
+    };
+    assert!(find("access_token").contains("Path=/gw;"), "{cookies:?}");
+    assert!(find("logged_in").contains("Path=/gw;"), "{cookies:?}");
+    assert!(
+        find("refresh_token").contains("Path=/gw/api/auth;"),
+        "{cookies:?}"
+    );
+}
+
+async fn cross_site_logout_navigation_rejected(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    app.signed_in_user("Ann", "ann@example.com").await;
+    let response = app
+        .client
+        .get(app.url("/api/auth/logout"))
+        .header("sec-fetch-site", "cross-site")
+        .send()
+        .await
+        .unwrap();
+    assert_detail(
+        response,
+        StatusCode::FORBIDDEN,
+        "Cross-site request rejected: Origin is not allowed",
+    )
+    .await;
+    assert_eq!(
+        app.get("/api/users/me").await.status(),
+        StatusCode::OK,
+        "still logged in"
+    );
+    let same_site = app
+        .client
+        .get(app.url("/api/auth/logout"))
+        .header("sec-fetch-site", "same-origin")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(same_site.status(), StatusCode::OK);
+}
+
+on_both_backends!(
+    non_utf8_charset_rejected,
+    compressed_body_rejected,
+    no_cors_without_origins,
+    posts_are_not_cached,
+    cookie_paths_follow_public_url,
+    cross_site_logout_navigation_rejected,
+);
