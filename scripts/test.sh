@@ -76,11 +76,16 @@ stop_postgres() {
 if [ -z "${POSTGATE_TEST_DATABASE_URL:-}" ]; then
   start_postgres
 fi
-# The CLI tests generate RSA keys with openssl and create databases with psql.
-if ! command -v openssl >/dev/null 2>&1 || ! command -v psql >/dev/null 2>&1; then
-  log "installing openssl and the PostgreSQL client with apt-get"
+# The CLI tests generate RSA keys with openssl and create databases with psql;
+# the /docs test renders Swagger UI in headless Chromium.
+missing=()
+command -v openssl >/dev/null 2>&1 || missing+=(openssl)
+command -v psql >/dev/null 2>&1 || missing+=(postgresql-client)
+command -v chromium >/dev/null 2>&1 || missing+=(chromium)
+if [ ${#missing[@]} -gt 0 ]; then
+  log "installing ${missing[*]} with apt-get"
   as_root apt-get update -qq
-  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq openssl postgresql-client >/dev/null
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
 
 if cargo fmt --version >/dev/null 2>&1; then

@@ -8,7 +8,6 @@ use anyhow::Context;
 use axum::extract::{DefaultBodyLimit, State};
 use axum::http::{HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
 use axum::{Json, Router, ServiceExt, middleware};
 use metrics_exporter_prometheus::PrometheusHandle;
 use serde_json::json;
@@ -17,9 +16,12 @@ use tokio::sync::{Notify, watch};
 use tower::Layer;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::cors::{AllowHeaders, AllowOrigin, CorsLayer};
-use tower_http::normalize_path::NormalizePathLayer;
 use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::timeout::TimeoutLayer;
+use utoipa::OpenApi;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+use utoipa_swagger_ui::SwaggerUi;
 
 use crate::auth::cookies::{ACCESS_COOKIE, CookieJar, REFRESH_COOKIE, read_cookie};
 use crate::auth::keys::{KeyPair, VerifyingKey};
@@ -27,6 +29,7 @@ use crate::auth::password::Passwords;
 use crate::auth::tokens::Tokens;
 use crate::config::Settings;
 use crate::db::Db;
+use crate::docs::ApiDoc;
 use crate::email::Mailer;
 use crate::email::worker::Worker;
 use crate::error::detail_response;
@@ -135,9 +138,7 @@ impl Application {
         };
         let worker = tokio::spawn(worker.run(worker_stopped));
         let router = router(self.state);
-        // Trailing slashes are trimmed before routing, so `/api/posts/` and
-        // `/api/posts` reach the same handler without a redirect.
-        let app = NormalizePathLayer::trim_trailing_slash().layer(router);
+        let app = tower::util::MapRequestLayer::new(trim_trailing_slash).layer(router);
         tracing::info!(%addr, "postgate listening");
         axum::serve(
             self.listener,
@@ -165,18 +166,9 @@ pub fn router(state: AppState) -> Router {
     let timeout = state.settings.request_timeout;
     // With no allowed origin, no CORS header at all is sent.
     let cors = (!state.settings.allowed_origins.is_empty()).then(|| cors_layer(&state.settings));
-    Router::new()
-        .route("/api/healthchecker", get(healthchecker))
-        .route("/healthz", get(healthz))
-        .route("/readyz", get(readyz))
-        .route("/.well-known/jwks.json", get(jwks))
-        .route("/metrics", get(crate::metrics::render))
-        .merge(
-            auth::router()
-                .merge(users::router())
-                .merge(posts::router())
-                .layer(no_store()),
-        )
+    let (routes, openapi) = api_routes().split_for_parts();
+    routes
+        .merge(SwaggerUi::new("/docs").url("/openapi.json", openapi))
         .fallback(not_found)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(TimeoutLayer::with_status_code(
@@ -199,6 +191,48 @@ pub fn router(state: AppState) -> Router {
         ))
         .layer(middleware::from_fn(request_context))
         .with_state(state)
+}
+
+/// Removes trailing slashes from the path before routing, so `/api/posts/`
+/// and `/api/posts` reach the same handler without a redirect. Swagger UI's
+/// own `/docs/` is kept: its assets are relative to that folder, and
+/// `/docs` redirects there.
+fn trim_trailing_slash(mut request: axum::extract::Request) -> axum::extract::Request {
+    let path = request.uri().path();
+    if path.len() <= 1 || !path.ends_with('/') || path == "/docs/" {
+        return request;
+    }
+    let trimmed = path.trim_end_matches('/');
+    let trimmed = if trimmed.is_empty() { "/" } else { trimmed };
+    let path_and_query = match request.uri().query() {
+        Some(query) => format!("{trimmed}?{query}"),
+        None => trimmed.to_owned(),
+    };
+    let mut parts = request.uri().clone().into_parts();
+    if let Ok(value) = path_and_query.parse() {
+        parts.path_and_query = Some(value);
+        if let Ok(uri) = axum::http::Uri::from_parts(parts) {
+            *request.uri_mut() = uri;
+        }
+    }
+    request
+}
+
+/// Every documented route, and the OpenAPI document built from the same
+/// registrations, so the two cannot drift apart.
+pub fn api_routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .routes(routes!(healthchecker))
+        .routes(routes!(healthz))
+        .routes(routes!(readyz))
+        .routes(routes!(jwks))
+        .routes(routes!(crate::metrics::render))
+        .merge(
+            auth::router()
+                .merge(users::router())
+                .merge(posts::router())
+                .layer(no_store()),
+        )
 }
 
 /// Keeps tokens and account data out of browser and proxy caches.
@@ -300,11 +334,13 @@ async fn not_found() -> Response {
     detail_response(StatusCode::NOT_FOUND, "Not Found")
 }
 
+#[utoipa::path(get, path = "/api/healthchecker", tag = "health", responses((status = 200, description = "The reference app's health check", body = crate::docs::HelloMessage)))]
 async fn healthchecker() -> Json<serde_json::Value> {
     Json(json!({ "message": "Hello World" }))
 }
 
 /// Serves the public keys that verify access tokens, as a JWK set.
+#[utoipa::path(get, path = "/.well-known/jwks.json", tag = "auth", responses((status = 200, description = "Public keys that verify access tokens", body = crate::docs::JwkSetSchema)))]
 async fn jwks(State(state): State<AppState>) -> Result<Response, crate::error::ApiError> {
     let set = state.tokens.jwks()?;
     let mut response = Json(set).into_response();
@@ -315,10 +351,20 @@ async fn jwks(State(state): State<AppState>) -> Result<Response, crate::error::A
     Ok(response)
 }
 
+#[utoipa::path(get, path = "/healthz", tag = "health", responses((status = 200, description = "The process is up", body = crate::docs::StatusOnly)))]
 async fn healthz() -> Json<serde_json::Value> {
     Json(json!({ "status": "ok" }))
 }
 
+#[utoipa::path(
+    get,
+    path = "/readyz",
+    tag = "health",
+    responses(
+        (status = 200, description = "The database answers", body = crate::docs::StatusOnly),
+        (status = 503, description = "Database unavailable", body = crate::docs::ErrorBody),
+    )
+)]
 async fn readyz(State(state): State<AppState>) -> Response {
     match state.db.ping().await {
         Ok(()) => Json(json!({ "status": "ok" })).into_response(),

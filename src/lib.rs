@@ -6,6 +6,7 @@ pub mod auth;
 pub mod cli;
 pub mod config;
 pub mod db;
+pub mod docs;
 pub mod email;
 pub mod error;
 pub mod metrics;

@@ -28,6 +28,7 @@ pub fn handle() -> PrometheusHandle {
 }
 
 /// Renders every metric in the Prometheus text format.
+#[utoipa::path(get, path = "/metrics", tag = "health", responses((status = 200, description = "Prometheus text format", content_type = "text/plain", body = String)))]
 pub async fn render(State(state): State<AppState>) -> Response {
     match outbox::count_by_status(&state.db).await {
         Ok(counts) => {

@@ -37,6 +37,20 @@ const USER_AGENT_MAX_CHARS: usize = 512;
 
 const CANNOT_REFRESH: &str = "Could not refresh access token";
 
+#[utoipa::path(
+    post,
+    path = "/api/auth/register",
+    tag = "auth",
+    request_body = crate::docs::RegisterRequest,
+    responses(
+        (status = 201, description = "Account created; the verification email is queued", body = crate::docs::StatusMessage),
+        (status = 400, description = "Passwords do not match", body = crate::docs::ErrorBody),
+        (status = 409, description = "Account already exist", body = crate::docs::ErrorBody),
+        (status = 415, description = "Content-Type is not JSON", body = crate::docs::ErrorBody),
+        (status = 422, description = "Invalid field", body = crate::docs::ValidationErrorBody),
+        (status = 429, description = "Too many requests; see Retry-After", body = crate::docs::ErrorBody),
+    )
+)]
 pub async fn register(
     State(state): State<AppState>,
     ClientIp(client_ip): ClientIp,
@@ -103,6 +117,16 @@ pub async fn register(
     Ok((StatusCode::CREATED, Json(body)).into_response())
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/auth/verifyemail/{token}",
+    tag = "auth",
+    params(("token" = String, Path, description = "Hex token from the verification email")),
+    responses(
+        (status = 200, description = "Account verified", body = crate::docs::StatusMessage),
+        (status = 403, description = "Unknown, used or expired link", body = crate::docs::ErrorBody),
+    )
+)]
 pub async fn verify_email(
     State(state): State<AppState>,
     token: Result<Path<String>, PathRejection>,
@@ -131,6 +155,20 @@ pub async fn verify_email(
     }
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/auth/login",
+    tag = "auth",
+    request_body = crate::docs::LoginRequest,
+    responses(
+        (status = 200, description = "Logged in; sets the access_token, refresh_token and logged_in cookies", body = crate::docs::LoginResponse),
+        (status = 400, description = "Incorrect Email or Password", body = crate::docs::ErrorBody),
+        (status = 401, description = "Please verify your email address", body = crate::docs::ErrorBody),
+        (status = 415, description = "Content-Type is not JSON", body = crate::docs::ErrorBody),
+        (status = 422, description = "Invalid field", body = crate::docs::ValidationErrorBody),
+        (status = 429, description = "Too many requests; see Retry-After", body = crate::docs::ErrorBody),
+    )
+)]
 pub async fn login(
     State(state): State<AppState>,
     ClientIp(client_ip): ClientIp,
@@ -217,6 +255,17 @@ pub async fn login(
     Ok(response)
 }
 
+#[utoipa::path(
+    method(get, post),
+    path = "/api/auth/refresh",
+    tag = "auth",
+    description = "Takes the refresh token from `Authorization: Bearer` or the `refresh_token` cookie, returns a new access token and rotates the refresh token.",
+    responses(
+        (status = 200, description = "New access token; cookies updated", body = crate::docs::AccessTokenResponse),
+        (status = 400, description = "Please provide refresh token", body = crate::docs::ErrorBody),
+        (status = 401, description = "Could not refresh access token", body = crate::docs::ErrorBody),
+    )
+)]
 pub async fn refresh(State(state): State<AppState>, headers: HeaderMap) -> ApiResult<Response> {
     let token = match find_token(&headers, REFRESH_COOKIE) {
         TokenSource::Missing => return Err(ApiError::bad_request("Please provide refresh token")),
@@ -286,6 +335,16 @@ pub async fn refresh(State(state): State<AppState>, headers: HeaderMap) -> ApiRe
     Ok(response)
 }
 
+#[utoipa::path(
+    method(get, post),
+    path = "/api/auth/logout",
+    tag = "auth",
+    security(("bearer" = []), ("cookie" = [])),
+    responses(
+        (status = 200, description = "Session revoked and cookies cleared", body = crate::docs::StatusOnly),
+        (status = 401, description = "Missing, invalid or revoked token, or the user is gone or unverified", body = crate::docs::ErrorBody),
+    )
+)]
 pub async fn logout(State(state): State<AppState>, current: CurrentUser) -> ApiResult<Response> {
     sessions::revoke(&state.db, current.session_id, db::now()).await?;
     tracing::info!(user_id = %current.user.id, session_id = %current.session_id, "user logged out");
@@ -294,6 +353,16 @@ pub async fn logout(State(state): State<AppState>, current: CurrentUser) -> ApiR
     Ok(response)
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/auth/logout-all",
+    tag = "auth",
+    security(("bearer" = []), ("cookie" = [])),
+    responses(
+        (status = 200, description = "Every session of the user revoked", body = crate::docs::StatusOnly),
+        (status = 401, description = "Missing, invalid or revoked token, or the user is gone or unverified", body = crate::docs::ErrorBody),
+    )
+)]
 pub async fn logout_all(
     State(state): State<AppState>,
     current: CurrentUser,
@@ -306,7 +375,7 @@ pub async fn logout_all(
 }
 
 /// A session in the `GET /api/auth/sessions` list.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct SessionResponse {
     pub id: Uuid,
     #[serde(serialize_with = "serialize_timestamp")]
@@ -319,6 +388,16 @@ pub struct SessionResponse {
     pub current: bool,
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/auth/sessions",
+    tag = "auth",
+    security(("bearer" = []), ("cookie" = [])),
+    responses(
+        (status = 200, description = "The user's live sessions", body = Vec<SessionResponse>),
+        (status = 401, description = "Missing, invalid or revoked token, or the user is gone or unverified", body = crate::docs::ErrorBody),
+    )
+)]
 pub async fn list_sessions(
     State(state): State<AppState>,
     current: CurrentUser,
@@ -338,6 +417,19 @@ pub async fn list_sessions(
     Ok(Json(listed))
 }
 
+#[utoipa::path(
+    delete,
+    path = "/api/auth/sessions/{id}",
+    tag = "auth",
+    security(("bearer" = []), ("cookie" = [])),
+    params(("id" = uuid::Uuid, Path, description = "Session id")),
+    responses(
+        (status = 204, description = "Session revoked"),
+        (status = 401, description = "Missing, invalid or revoked token, or the user is gone or unverified", body = crate::docs::ErrorBody),
+        (status = 404, description = "Not a live session of the user", body = crate::docs::ErrorBody),
+        (status = 422, description = "Invalid field", body = crate::docs::ValidationErrorBody),
+    )
+)]
 pub async fn delete_session(
     State(state): State<AppState>,
     current: CurrentUser,

@@ -10,35 +10,26 @@ pub mod reset_tokens;
 pub mod sessions;
 pub mod tokens;
 
-use axum::Router;
-use axum::routing::{delete, get, post};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::app::AppState;
 pub use extractor::CurrentUser;
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/api/auth/register", post(handlers::register))
-        .route("/api/auth/verifyemail/{token}", get(handlers::verify_email))
-        .route("/api/auth/login", post(handlers::login))
-        .route(
-            "/api/auth/refresh",
-            get(handlers::refresh).post(handlers::refresh),
-        )
-        .route(
-            "/api/auth/logout",
-            get(handlers::logout).post(handlers::logout),
-        )
-        .route("/api/auth/logout-all", post(handlers::logout_all))
-        .route(
-            "/api/auth/resend-verification",
-            post(recovery::resend_verification),
-        )
-        .route("/api/auth/forgot-password", post(recovery::forgot_password))
-        .route(
-            "/api/auth/reset-password",
-            get(recovery::reset_password_page).post(recovery::reset_password),
-        )
-        .route("/api/auth/sessions", get(handlers::list_sessions))
-        .route("/api/auth/sessions/{id}", delete(handlers::delete_session))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(handlers::register))
+        .routes(routes!(handlers::verify_email))
+        .routes(routes!(handlers::login))
+        .routes(routes!(handlers::refresh))
+        .routes(routes!(handlers::logout))
+        .routes(routes!(handlers::logout_all))
+        .routes(routes!(recovery::resend_verification))
+        .routes(routes!(recovery::forgot_password))
+        .routes(routes!(
+            recovery::reset_password_page,
+            recovery::reset_password
+        ))
+        .routes(routes!(handlers::list_sessions))
+        .routes(routes!(handlers::delete_session))
 }

@@ -62,6 +62,18 @@ fn run_after_response(
     );
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/auth/resend-verification",
+    tag = "auth",
+    request_body = crate::docs::EmailRequest,
+    responses(
+        (status = 200, description = "The same answer for every address", body = crate::docs::StatusMessage),
+        (status = 415, description = "Content-Type is not JSON", body = crate::docs::ErrorBody),
+        (status = 422, description = "Invalid field", body = crate::docs::ValidationErrorBody),
+        (status = 429, description = "Too many requests; see Retry-After", body = crate::docs::ErrorBody),
+    )
+)]
 pub async fn resend_verification(
     State(state): State<AppState>,
     ClientIp(client_ip): ClientIp,
@@ -101,6 +113,18 @@ pub async fn resend_verification(
     })))
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/auth/forgot-password",
+    tag = "auth",
+    request_body = crate::docs::EmailRequest,
+    responses(
+        (status = 200, description = "The same answer for every address", body = crate::docs::StatusMessage),
+        (status = 415, description = "Content-Type is not JSON", body = crate::docs::ErrorBody),
+        (status = 422, description = "Invalid field", body = crate::docs::ValidationErrorBody),
+        (status = 429, description = "Too many requests; see Retry-After", body = crate::docs::ErrorBody),
+    )
+)]
 pub async fn forgot_password(
     State(state): State<AppState>,
     ClientIp(client_ip): ClientIp,
@@ -139,6 +163,19 @@ pub async fn forgot_password(
     })))
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/auth/reset-password",
+    tag = "auth",
+    request_body = crate::docs::ResetPasswordRequest,
+    responses(
+        (status = 200, description = "Password changed; every session revoked", body = crate::docs::StatusMessage),
+        (status = 400, description = "Passwords do not match", body = crate::docs::ErrorBody),
+        (status = 403, description = "Invalid or expired reset link", body = crate::docs::ErrorBody),
+        (status = 415, description = "Content-Type is not JSON", body = crate::docs::ErrorBody),
+        (status = 422, description = "Invalid field", body = crate::docs::ValidationErrorBody),
+    )
+)]
 pub async fn reset_password(
     State(state): State<AppState>,
     body: JsonBody,
@@ -188,6 +225,13 @@ pub async fn reset_password(
 
 /// Serves the minimal page that the default reset link opens, so password
 /// reset works without a front end.
+#[utoipa::path(
+    get,
+    path = "/api/auth/reset-password",
+    tag = "auth",
+    params(("token" = Option<String>, Query, description = "Read by the page's script, not by the server")),
+    responses((status = 200, description = "A minimal HTML form that posts the new password", content_type = "text/html", body = String))
+)]
 pub async fn reset_password_page() -> Response {
     let mut response =
         Html(include_str!("../../templates/pages/reset_password.html")).into_response();

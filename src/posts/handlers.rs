@@ -25,7 +25,7 @@ const CATEGORY: Length = Length { min: 1, max: 100 };
 const IMAGE: Length = Length { min: 1, max: 2048 };
 const MAX_SEARCH_CHARS: usize = 255;
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct PostAuthor {
     pub id: Uuid,
     pub name: String,
@@ -33,7 +33,7 @@ pub struct PostAuthor {
     pub photo: String,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct PostResponse {
     pub id: Uuid,
     pub title: String,
@@ -77,6 +77,22 @@ fn not_author() -> ApiError {
     ApiError::forbidden("You are not allowed to perform this action")
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/posts",
+    tag = "posts",
+    security(("bearer" = []), ("cookie" = [])),
+    params(
+        ("limit" = Option<i64>, Query, description = "Posts per page, 1 to 100", example = 10),
+        ("page" = Option<i64>, Query, description = "Page number, from 1", example = 1),
+        ("search" = Option<String>, Query, description = "Case-insensitive text that titles contain; `%` and `_` are literal"),
+    ),
+    responses(
+        (status = 200, description = "One page of posts, newest first", body = crate::docs::PostList),
+        (status = 401, description = "Missing, invalid or revoked token, or the user is gone or unverified", body = crate::docs::ErrorBody),
+        (status = 422, description = "Invalid field", body = crate::docs::ValidationErrorBody),
+    )
+)]
 pub async fn list(
     State(state): State<AppState>,
     _user: CurrentUser,
@@ -120,6 +136,19 @@ pub async fn list(
     })))
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/posts",
+    tag = "posts",
+    security(("bearer" = []), ("cookie" = [])),
+    request_body = crate::docs::CreatePostRequest,
+    responses(
+        (status = 201, description = "Post created", body = PostResponse),
+        (status = 401, description = "Missing, invalid or revoked token, or the user is gone or unverified", body = crate::docs::ErrorBody),
+        (status = 415, description = "Content-Type is not JSON", body = crate::docs::ErrorBody),
+        (status = 422, description = "Invalid field", body = crate::docs::ValidationErrorBody),
+    )
+)]
 pub async fn create(
     State(state): State<AppState>,
     current: CurrentUser,
@@ -148,6 +177,19 @@ pub async fn create(
     Ok((StatusCode::CREATED, Json(PostResponse::from(row))).into_response())
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/posts/{id}",
+    tag = "posts",
+    security(("bearer" = []), ("cookie" = [])),
+    params(("id" = uuid::Uuid, Path, description = "Post id")),
+    responses(
+        (status = 200, description = "The post", body = PostResponse),
+        (status = 401, description = "Missing, invalid or revoked token, or the user is gone or unverified", body = crate::docs::ErrorBody),
+        (status = 404, description = "No post with this id", body = crate::docs::ErrorBody),
+        (status = 422, description = "Invalid field", body = crate::docs::ValidationErrorBody),
+    )
+)]
 pub async fn read(
     State(state): State<AppState>,
     _user: CurrentUser,
@@ -159,6 +201,22 @@ pub async fn read(
     }
 }
 
+#[utoipa::path(
+    method(put, patch),
+    path = "/api/posts/{id}",
+    tag = "posts",
+    security(("bearer" = []), ("cookie" = [])),
+    params(("id" = uuid::Uuid, Path, description = "Post id")),
+    request_body = crate::docs::UpdatePostRequest,
+    responses(
+        (status = 200, description = "The updated post", body = PostResponse),
+        (status = 401, description = "Missing, invalid or revoked token, or the user is gone or unverified", body = crate::docs::ErrorBody),
+        (status = 403, description = "You are not allowed to perform this action", body = crate::docs::ErrorBody),
+        (status = 404, description = "No post with this id", body = crate::docs::ErrorBody),
+        (status = 415, description = "Content-Type is not JSON", body = crate::docs::ErrorBody),
+        (status = 422, description = "Invalid field", body = crate::docs::ValidationErrorBody),
+    )
+)]
 pub async fn update(
     State(state): State<AppState>,
     current: CurrentUser,
@@ -181,6 +239,20 @@ pub async fn update(
     }
 }
 
+#[utoipa::path(
+    delete,
+    path = "/api/posts/{id}",
+    tag = "posts",
+    security(("bearer" = []), ("cookie" = [])),
+    params(("id" = uuid::Uuid, Path, description = "Post id")),
+    responses(
+        (status = 204, description = "Post deleted"),
+        (status = 401, description = "Missing, invalid or revoked token, or the user is gone or unverified", body = crate::docs::ErrorBody),
+        (status = 403, description = "You are not allowed to perform this action", body = crate::docs::ErrorBody),
+        (status = 404, description = "No post with this id", body = crate::docs::ErrorBody),
+        (status = 422, description = "Invalid field", body = crate::docs::ValidationErrorBody),
+    )
+)]
 pub async fn delete(
     State(state): State<AppState>,
     current: CurrentUser,

@@ -2,21 +2,16 @@
 //! Any verified user reads every post; only the author changes or deletes one.
 
 mod handlers;
+pub use handlers::PostResponse;
 pub mod store;
 
-use axum::Router;
-use axum::routing::get;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::app::AppState;
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/api/posts", get(handlers::list).post(handlers::create))
-        .route(
-            "/api/posts/{id}",
-            get(handlers::read)
-                .put(handlers::update)
-                .patch(handlers::update)
-                .delete(handlers::delete),
-        )
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(handlers::list, handlers::create))
+        .routes(routes!(handlers::read, handlers::update, handlers::delete))
 }

@@ -2,10 +2,11 @@
 
 pub mod store;
 
-use axum::routing::get;
-use axum::{Json, Router};
+use axum::Json;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 use uuid::Uuid;
 
 use crate::app::AppState;
@@ -15,7 +16,7 @@ use crate::db::serialize_timestamp;
 pub use store::User;
 
 /// The user as the API shows it: never the password hash or verification code.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct UserResponse {
     pub id: Uuid,
     pub name: String,
@@ -44,10 +45,20 @@ impl From<User> for UserResponse {
     }
 }
 
-pub fn router() -> Router<AppState> {
-    Router::new().route("/api/users/me", get(me))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(me))
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/users/me",
+    tag = "users",
+    security(("bearer" = []), ("cookie" = [])),
+    responses(
+        (status = 200, description = "The logged-in user", body = UserResponse),
+        (status = 401, description = "Missing, invalid or revoked token, or the user is gone or unverified", body = crate::docs::ErrorBody),
+    )
+)]
 async fn me(CurrentUser { user, .. }: CurrentUser) -> Json<UserResponse> {
     Json(user.into())
 }

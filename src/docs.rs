@@ -1,0 +1,187 @@
+//! The OpenAPI document. Routes register their `#[utoipa::path]` operation
+//! together with their handler (see [`crate::app::router`]), so the document
+//! and the router come from the same list. This module holds the document's
+//! header, security schemes and the request and error schemas, which the
+//! handlers parse by hand and therefore do not derive.
+
+use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::{Modify, OpenApi, ToSchema};
+
+/// Security scheme names used by the `security(...)` of each operation.
+pub const BEARER: &str = "bearer";
+pub const COOKIE: &str = "cookie";
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "postgate",
+        description = "Accounts with email verification, JWT sessions and posts. \
+            Protected routes take the access token from `Authorization: Bearer` or the \
+            `access_token` cookie that login sets.",
+    ),
+    modifiers(&SecurityAddon),
+    tags(
+        (name = "health", description = "Liveness, readiness and metrics"),
+        (name = "auth", description = "Registration, login, tokens, sessions and account recovery"),
+        (name = "users", description = "The logged-in user"),
+        (name = "posts", description = "Posts: any verified user reads, only the author changes"),
+    )
+)]
+pub struct ApiDoc;
+
+struct SecurityAddon;
+
+impl Modify for SecurityAddon {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            BEARER,
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .bearer_format("JWT")
+                    .build(),
+            ),
+        );
+        components.add_security_scheme(
+            COOKIE,
+            SecurityScheme::ApiKey(ApiKey::Cookie(ApiKeyValue::new("access_token"))),
+        );
+    }
+}
+
+/// Every error except validation: `{"detail": "<message>"}`.
+#[derive(ToSchema)]
+#[schema(example = json!({"detail": "Token is invalid or has expired"}))]
+pub struct ErrorBody {
+    pub detail: String,
+}
+
+/// A 422: one entry per failing field.
+#[derive(ToSchema)]
+#[schema(example = json!({"detail": [{"loc": ["body", "password"], "msg": "ensure this value has at least 8 characters", "type": "value_error.any_str.min_length", "ctx": {"limit_value": 8}}]}))]
+pub struct ValidationErrorBody {
+    pub detail: Vec<FieldErrorSchema>,
+}
+
+/// One failing field: where (`body`, `query` or `path`, then the name or the
+/// byte offset), a message, and a pydantic-style type code.
+#[derive(ToSchema)]
+#[schema(as = FieldError)]
+pub struct FieldErrorSchema {
+    #[schema(value_type = Vec<Object>)]
+    pub loc: Vec<serde_json::Value>,
+    pub msg: String,
+    #[schema(rename = "type")]
+    pub kind: String,
+    #[schema(value_type = Option<Object>)]
+    pub ctx: Option<serde_json::Value>,
+}
+
+#[derive(ToSchema)]
+#[schema(example = json!({"name": "Ann Author", "email": "ann@example.com", "password": "correct-horse-1", "passwordConfirm": "correct-horse-1"}))]
+pub struct RegisterRequest {
+    /// 1 to 100 characters, one line.
+    pub name: String,
+    /// At most 254 characters; stored trimmed and lower-cased.
+    pub email: String,
+    /// Defaults to `default.png`; at most 2048 characters.
+    pub photo: Option<String>,
+    /// 8 to 128 characters.
+    pub password: String,
+    #[schema(rename = "passwordConfirm")]
+    pub password_confirm: String,
+}
+
+#[derive(ToSchema)]
+#[schema(example = json!({"email": "ann@example.com", "password": "correct-horse-1"}))]
+pub struct LoginRequest {
+    pub email: String,
+    pub password: String,
+}
+
+#[derive(ToSchema)]
+#[schema(example = json!({"email": "ann@example.com"}))]
+pub struct EmailRequest {
+    pub email: String,
+}
+
+#[derive(ToSchema)]
+pub struct ResetPasswordRequest {
+    /// The token from the reset link.
+    pub token: String,
+    /// 8 to 128 characters.
+    pub password: String,
+    #[schema(rename = "passwordConfirm")]
+    pub password_confirm: String,
+}
+
+#[derive(ToSchema)]
+#[schema(example = json!({"title": "Hello, world", "content": "First post.", "category": "news", "image": "cover.png"}))]
+pub struct CreatePostRequest {
+    /// 1 to 255 characters, one line.
+    pub title: String,
+    /// 1 to 100,000 characters.
+    pub content: String,
+    /// 1 to 100 characters, one line.
+    pub category: String,
+    /// 1 to 2048 characters, one line.
+    pub image: String,
+}
+
+/// Only the fields present change; `null` is rejected.
+#[derive(ToSchema)]
+#[schema(example = json!({"title": "Hello again"}))]
+pub struct UpdatePostRequest {
+    pub title: Option<String>,
+    pub content: Option<String>,
+    pub category: Option<String>,
+    pub image: Option<String>,
+}
+
+#[derive(ToSchema)]
+#[schema(example = json!({"status": "success", "message": "Account verified successfully"}))]
+pub struct StatusMessage {
+    pub status: String,
+    pub message: String,
+}
+
+#[derive(ToSchema)]
+#[schema(example = json!({"status": "success"}))]
+pub struct StatusOnly {
+    pub status: String,
+}
+
+#[derive(ToSchema)]
+pub struct LoginResponse {
+    pub status: String,
+    pub access_token: String,
+}
+
+#[derive(ToSchema)]
+pub struct AccessTokenResponse {
+    pub access_token: String,
+}
+
+#[derive(ToSchema)]
+#[schema(example = json!({"message": "Hello World"}))]
+pub struct HelloMessage {
+    pub message: String,
+}
+
+#[derive(ToSchema)]
+pub struct PostList {
+    pub status: String,
+    /// Posts on this page.
+    pub results: usize,
+    /// Posts that match the search, on every page.
+    pub total: i64,
+    pub posts: Vec<crate::posts::PostResponse>,
+}
+
+/// The JSON Web Key Set of the public verification keys.
+#[derive(ToSchema)]
+pub struct JwkSetSchema {
+    #[schema(value_type = Vec<Object>)]
+    pub keys: Vec<serde_json::Value>,
+}
