@@ -1,4 +1,5 @@
-//! The `postgate` command line: `serve` (the default) and `migrate`.
+//! The `postgate` command line: `serve` (the default), `migrate`,
+//! `config check` and `keys generate`.
 
 use std::process::ExitCode;
 
@@ -35,6 +36,17 @@ enum Command {
     /// Manage JWT signing keys.
     #[command(subcommand)]
     Keys(KeysCommand),
+    /// Inspect the configuration.
+    #[command(subcommand)]
+    Config(ConfigCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum ConfigCommand {
+    /// Validate the settings, keys and email templates without starting,
+    /// and print the effective settings with secrets masked. Exits with 2
+    /// when something is invalid. The database is not contacted.
+    Check,
 }
 
 #[derive(Debug, Subcommand)]
@@ -88,6 +100,18 @@ pub fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    if let Some(Command::Config(ConfigCommand::Check)) = &cli.command {
+        return match crate::config_check::check(&settings) {
+            Ok(report) => {
+                print!("{report}");
+                ExitCode::SUCCESS
+            }
+            Err(error) => {
+                eprintln!("postgate: {error:#}");
+                ExitCode::from(2)
+            }
+        };
+    }
     init_logging(settings.log_format);
     if let Ok(path) = dotenv {
         tracing::info!(path = %path.display(), "loaded settings from .env");
@@ -106,7 +130,9 @@ pub fn main() -> ExitCode {
                 let app = Application::build(settings).await?;
                 app.run_until(shutdown_signal()).await
             }
-            Command::Keys(_) => unreachable!("handled before the settings are read"),
+            Command::Keys(_) | Command::Config(_) => {
+                unreachable!("handled before the server starts")
+            }
             Command::Migrate => {
                 let db = Db::connect(&settings.database).await?;
                 db.migrate().await?;

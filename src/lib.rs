@@ -5,6 +5,7 @@ pub mod app;
 pub mod auth;
 pub mod cli;
 pub mod config;
+pub mod config_check;
 pub mod db;
 pub mod docs;
 pub mod email;

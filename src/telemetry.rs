@@ -6,7 +6,7 @@ use std::io::IsTerminal;
 use std::time::Instant;
 
 use axum::extract::{MatchedPath, Request};
-use axum::http::{HeaderName, HeaderValue, header};
+use axum::http::{HeaderName, HeaderValue, Method, header};
 use axum::middleware::Next;
 use axum::response::Response;
 use tracing::Instrument;
@@ -74,9 +74,36 @@ pub async fn request_context(mut request: Request, next: Next) -> Response {
     }
 
     let status = response.status().as_u16();
-    let latency_ms = started.elapsed().as_secs_f64() * 1000.0;
+    let latency = started.elapsed().as_secs_f64();
+    record_request(&method, &route, status, latency);
+    let latency_ms = latency * 1000.0;
     span.in_scope(|| tracing::info!(status, latency_ms, "request finished"));
     response
+}
+
+/// Counts the request and records its latency. The labels come from the
+/// matched route template, never the raw path, so the number of series
+/// stays bounded whatever clients send.
+fn record_request(method: &Method, route: &str, status: u16, latency_seconds: f64) {
+    // Clients may send any method token; only the standard ones get a
+    // series of their own.
+    let method = match *method {
+        Method::GET
+        | Method::HEAD
+        | Method::POST
+        | Method::PUT
+        | Method::PATCH
+        | Method::DELETE
+        | Method::OPTIONS => method.as_str(),
+        _ => "other",
+    };
+    let labels = [
+        ("method", method.to_owned()),
+        ("route", route.to_owned()),
+        ("status", status.to_string()),
+    ];
+    metrics::counter!(crate::metrics::HTTP_REQUESTS, &labels).increment(1);
+    metrics::histogram!(crate::metrics::HTTP_REQUEST_DURATION, &labels).record(latency_seconds);
 }
 
 /// Gives error responses that have no body (axum's 405, the timeout's 408)

@@ -140,6 +140,14 @@ fn rsa_key_pair(dir: &Path, name: &str) -> (String, String) {
 /// Starts the server and waits for its "listening" log line; returns the
 /// child and the bound address.
 fn start_server(command: &mut Command) -> (Child, String) {
+    let (child, address, _) = start_server_with_logs(command);
+    (child, address)
+}
+
+/// Like [`start_server`], and also returns the server's later stdout lines.
+fn start_server_with_logs(
+    command: &mut Command,
+) -> (Child, String, std::sync::mpsc::Receiver<String>) {
     let mut child = command
         .env("PORT", "0")
         .env("RUST_LOG", "info")
@@ -160,11 +168,20 @@ fn start_server(command: &mut Command) -> (Child, String) {
             .recv_timeout(deadline.saturating_duration_since(Instant::now()))
             .expect("server logs that it listens within 30 seconds");
         if line.contains("postgate listening") {
-            let address = line.split("addr=").nth(1).expect("address in log line");
-            break address.split_whitespace().next().unwrap().to_owned();
+            // Text lines say `addr=127.0.0.1:1234`, JSON lines `"addr":"127.0.0.1:1234"`.
+            let address = line
+                .split("addr=")
+                .nth(1)
+                .or_else(|| line.split("\"addr\":\"").nth(1))
+                .expect("address in log line");
+            break address
+                .split(|c: char| c.is_whitespace() || c == '"')
+                .next()
+                .unwrap()
+                .to_owned();
         }
     };
-    (child, address)
+    (child, address, receiver)
 }
 
 fn stop_with_sigterm(mut child: Child) -> std::process::ExitStatus {
@@ -187,13 +204,21 @@ fn stop_with_sigterm(mut child: Child) -> std::process::ExitStatus {
 }
 
 fn http_get(address: &str, path: &str) -> String {
+    http_request(address, "GET", path, &[], "")
+}
+
+/// Sends one HTTP/1.1 request and returns the whole response as text.
+fn http_request(address: &str, method: &str, path: &str, headers: &[&str], body: &str) -> String {
     use std::io::{Read, Write};
     let mut stream = std::net::TcpStream::connect(address).unwrap();
-    write!(
-        stream,
-        "GET {path} HTTP/1.1\r\nHost: {address}\r\nConnection: close\r\n\r\n"
-    )
-    .unwrap();
+    let mut request =
+        format!("{method} {path} HTTP/1.1\r\nHost: {address}\r\nConnection: close\r\n");
+    for header in headers {
+        request.push_str(header);
+        request.push_str("\r\n");
+    }
+    request.push_str(&format!("Content-Length: {}\r\n\r\n{body}", body.len()));
+    stream.write_all(request.as_bytes()).unwrap();
     let mut response = String::new();
     stream.read_to_string(&mut response).unwrap();
     response
@@ -324,4 +349,209 @@ fn migrate_postgres() {
         .unwrap();
     let tables = String::from_utf8_lossy(&tables.stdout);
     assert!(tables.contains("posts,sessions,users"), "{tables}");
+}
+
+#[test]
+fn json_logs_describe_requests_without_secrets() {
+    let dir = tempfile::tempdir().unwrap();
+    let (child, address, logs) =
+        start_server_with_logs(postgate(dir.path()).env("LOG_FORMAT", "json"));
+
+    let password = "Sekrit-Passw0rd-in-body";
+    let bearer = "bearer-secret-value";
+    let cookie = "cookie-secret-value";
+    let path_token = "path-secret-token";
+    let login = http_request(
+        &address,
+        "POST",
+        "/api/auth/login",
+        &[
+            "Content-Type: application/json",
+            "X-Request-Id: login-request-1",
+        ],
+        &format!(r#"{{"email":"nobody@example.com","password":"{password}"}}"#),
+    );
+    assert!(login.starts_with("HTTP/1.1 400"), "{login}");
+    let me = http_request(
+        &address,
+        "GET",
+        "/api/users/me",
+        &[
+            &format!("Authorization: Bearer {bearer}"),
+            &format!("Cookie: access_token={cookie}"),
+        ],
+        "",
+    );
+    assert!(me.starts_with("HTTP/1.1 401"), "{me}");
+    let verify = http_get(&address, &format!("/api/auth/verifyemail/{path_token}"));
+    assert!(verify.starts_with("HTTP/1.1 4"), "{verify}");
+    let reset = http_get(
+        &address,
+        &format!("/api/auth/reset-password?token={path_token}"),
+    );
+    assert!(reset.starts_with("HTTP/1.1"), "{reset}");
+    assert!(stop_with_sigterm(child).success());
+
+    let lines: Vec<String> = logs.try_iter().collect();
+    let finished: Vec<serde_json::Value> = lines
+        .iter()
+        .map(|line| {
+            serde_json::from_str::<serde_json::Value>(line)
+                .unwrap_or_else(|_| panic!("JSON log line: {line}"))
+        })
+        .filter(|line| line["message"] == "request finished")
+        .collect();
+    let login_line = finished
+        .iter()
+        .find(|line| line["span"]["request_id"] == "login-request-1")
+        .unwrap_or_else(|| panic!("a line for the login request: {lines:#?}"));
+    assert_eq!(login_line["span"]["method"], "POST");
+    assert_eq!(login_line["span"]["route"], "/api/auth/login");
+    assert_eq!(login_line["status"], 400);
+    assert!(login_line["latency_ms"].is_number(), "{login_line}");
+    assert!(
+        finished
+            .iter()
+            .any(|line| line["span"]["route"] == "/api/auth/verifyemail/{token}"),
+        "the route template, not the path, is logged: {lines:#?}"
+    );
+    for line in &lines {
+        for secret in [password, bearer, cookie, path_token] {
+            assert!(!line.contains(secret), "a secret reached the log: {line}");
+        }
+    }
+}
+
+#[test]
+fn help_lists_every_setting() {
+    let dir = tempfile::tempdir().unwrap();
+    let output = postgate(dir.path()).arg("--help").output().unwrap();
+    assert!(output.status.success());
+    let help = String::from_utf8_lossy(&output.stdout);
+    let settings = [
+        ("HOST", Some("127.0.0.1")),
+        ("PORT", Some("8000")),
+        ("PUBLIC_URL", None),
+        ("DATA_DIR", Some("./data")),
+        ("DATABASE_URL", None),
+        ("DATABASE_MAX_CONNECTIONS", Some("10")),
+        ("JWT_PRIVATE_KEY", None),
+        ("JWT_PUBLIC_KEY", None),
+        ("JWT_VERIFICATION_KEYS", None),
+        ("JWT_ALGORITHM", Some("RS256")),
+        ("ACCESS_TOKEN_EXPIRES_IN", Some("15")),
+        ("REFRESH_TOKEN_EXPIRES_IN", Some("60")),
+        ("REFRESH_TOKEN_REUSE_INTERVAL", Some("10")),
+        ("CLIENT_ORIGIN", None),
+        ("EMAIL_HOST", None),
+        ("EMAIL_URL", None),
+        ("EMAIL_PASSWORD", None),
+        ("RATE_LIMIT_LOGIN_ACCOUNT", Some("10/15m")),
+        ("TRUSTED_PROXIES", None),
+        ("LOG_FORMAT", Some("text")),
+        ("REQUEST_TIMEOUT", Some("30")),
+    ];
+    for (name, default) in settings {
+        assert!(
+            help.contains(&format!("[env: {name}")),
+            "{name} in --help:\n{help}"
+        );
+        if let Some(default) = default {
+            assert!(
+                help.contains(&format!("[default: {default}]")),
+                "default of {name}"
+            );
+        }
+    }
+    for unit in ["in minutes", "in seconds"] {
+        assert!(help.contains(unit), "units are named: {unit}");
+    }
+    let subcommand = postgate(dir.path())
+        .args(["config", "check", "--help"])
+        .output()
+        .unwrap();
+    let subcommand = String::from_utf8_lossy(&subcommand.stdout);
+    assert!(
+        subcommand.contains("[env: DATABASE_URL"),
+        "subcommand help lists the settings"
+    );
+}
+
+#[test]
+fn config_check_masks_secrets() {
+    let dir = tempfile::tempdir().unwrap();
+    let (private, public) = rsa_key_pair(dir.path(), "check");
+    let output = postgate(dir.path())
+        .env(
+            "DATABASE_URL",
+            "postgres://app:db-secret-pw@db.internal:5432/app",
+        )
+        .env("EMAIL_HOST", "smtp.internal")
+        .env("EMAIL_USERNAME", "mailer")
+        .env("EMAIL_PASSWORD", "smtp-secret-pw")
+        .env("JWT_PRIVATE_KEY", &private)
+        .env("JWT_PUBLIC_KEY", &public)
+        .env("RATE_LIMIT_LOGIN_IP", "off")
+        .args(["config", "check"])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    for line in [
+        "DATABASE_URL=postgres://app:********@db.internal:5432/app",
+        "EMAIL_HOST=smtp.internal",
+        "EMAIL_PASSWORD=********",
+        "RATE_LIMIT_LOGIN_IP=off",
+        "ACCESS_TOKEN_EXPIRES_IN=15m",
+    ] {
+        assert!(stdout.lines().any(|l| l == line), "{line} in:\n{stdout}");
+    }
+    assert!(
+        stdout.contains("JWT_PRIVATE_KEY=******** (RS256, kid "),
+        "{stdout}"
+    );
+    for secret in ["db-secret-pw", "smtp-secret-pw", &private[..40], "BEGIN"] {
+        assert!(!stdout.contains(secret), "a secret was printed: {stdout}");
+    }
+    assert!(!dir.path().join("data").exists(), "a check creates nothing");
+}
+
+#[test]
+fn config_check_rejects_invalid_settings() {
+    let dir = tempfile::tempdir().unwrap();
+    let (private_a, _) = rsa_key_pair(dir.path(), "a");
+    let (_, public_b) = rsa_key_pair(dir.path(), "b");
+    let cases: &[(&[(&str, &str)], &str)] = &[
+        (
+            &[
+                ("JWT_PRIVATE_KEY", &private_a),
+                ("JWT_PUBLIC_KEY", &public_b),
+            ],
+            "does not match",
+        ),
+        (&[("EMAIL_URL", "ftp://mail")], "EMAIL_URL"),
+        (&[("REQUEST_TIMEOUT", "0")], "REQUEST_TIMEOUT"),
+        (
+            &[("JWT_VERIFICATION_KEYS", "bm90IGEga2V5")],
+            "JWT_VERIFICATION_KEYS",
+        ),
+    ];
+    for (env, expected) in cases {
+        let output = postgate(dir.path())
+            .envs(env.iter().copied())
+            .args(["config", "check"])
+            .output()
+            .unwrap();
+        assert_eq!(output.status.code(), Some(2), "{env:?}");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(stderr.contains(expected), "{expected} in {stderr}");
+        assert!(
+            output.stdout.is_empty(),
+            "nothing printed for an invalid configuration"
+        );
+    }
 }

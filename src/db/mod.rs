@@ -117,9 +117,26 @@ impl Db {
         on_pool!(self, pool => sqlx::query("SELECT 1").execute(pool).await.map(|_| ()))
     }
 
+    /// Connections of the pool right now, for the `/metrics` gauges.
+    pub fn pool_stats(&self) -> PoolStats {
+        on_pool!(self, pool => {
+            let open = pool.size();
+            let idle = u32::try_from(pool.num_idle()).unwrap_or(u32::MAX).min(open);
+            PoolStats { in_use: open - idle, idle, max: pool.options().get_max_connections() }
+        })
+    }
+
     pub async fn close(&self) {
         on_pool!(self, pool => pool.close().await)
     }
+}
+
+/// A snapshot of a connection pool.
+#[derive(Clone, Copy, Debug)]
+pub struct PoolStats {
+    pub in_use: u32,
+    pub idle: u32,
+    pub max: u32,
 }
 
 /// Returns the current time at the microsecond precision that PostgreSQL stores, so

@@ -2,7 +2,7 @@
 //! or written as `.eml` files when no SMTP server is configured.
 
 pub mod outbox;
-mod templates;
+pub mod templates;
 pub mod worker;
 
 use std::path::PathBuf;

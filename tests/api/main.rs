@@ -12,6 +12,7 @@ mod flow;
 mod hardening;
 mod keys;
 mod limits;
+mod metrics;
 mod openapi;
 mod outbox;
 mod posts;
