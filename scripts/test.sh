@@ -77,11 +77,12 @@ if [ -z "${POSTGATE_TEST_DATABASE_URL:-}" ]; then
   start_postgres
 fi
 # The CLI tests generate RSA keys with openssl and create databases with psql;
-# the /docs test renders Swagger UI in headless Chromium.
+# the /docs test drives Swagger UI in headless Chromium through chromedriver.
 missing=()
 command -v openssl >/dev/null 2>&1 || missing+=(openssl)
 command -v psql >/dev/null 2>&1 || missing+=(postgresql-client)
 command -v chromium >/dev/null 2>&1 || missing+=(chromium)
+command -v chromedriver >/dev/null 2>&1 || missing+=(chromium-driver)
 if [ ${#missing[@]} -gt 0 ]; then
   log "installing ${missing[*]} with apt-get"
   as_root apt-get update -qq

@@ -57,7 +57,7 @@ pub fn check(settings: &Settings) -> anyhow::Result<String> {
     Ok(report)
 }
 
-/// The effective value of each setting, by environment variable name.
+/// Lists the effective value of each setting, by environment variable name.
 fn describe(settings: &Settings) -> Vec<(&'static str, String)> {
     let limit = |limit: Option<Limit>| match limit {
         Some(limit) => format!("{}/{}", limit.count, human_duration(limit.window)),

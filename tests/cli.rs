@@ -168,7 +168,7 @@ fn start_server_with_logs(
             .recv_timeout(deadline.saturating_duration_since(Instant::now()))
             .expect("server logs that it listens within 30 seconds");
         if line.contains("postgate listening") {
-            // Text lines say `addr=127.0.0.1:1234`, JSON lines `"addr":"127.0.0.1:1234"`.
+            // Text lines contain `addr=127.0.0.1:1234`, JSON lines `"addr":"127.0.0.1:1234"`.
             let address = line
                 .split("addr=")
                 .nth(1)

@@ -117,7 +117,7 @@ impl Db {
         on_pool!(self, pool => sqlx::query("SELECT 1").execute(pool).await.map(|_| ()))
     }
 
-    /// Connections of the pool right now, for the `/metrics` gauges.
+    /// Returns the current connection counts of the pool, for the `/metrics` gauges.
     pub fn pool_stats(&self) -> PoolStats {
         on_pool!(self, pool => {
             let open = pool.size();

@@ -1,6 +1,7 @@
 //! Black-box HTTP tests. Each test starts its own server and database; every
 //! test runs once on SQLite and once on PostgreSQL.
 
+mod browser;
 mod helpers;
 
 mod accounts;

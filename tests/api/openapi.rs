@@ -1,11 +1,11 @@
 //! The OpenAPI document at `/openapi.json` and Swagger UI at `/docs`.
 
 use std::collections::BTreeSet;
-use std::process::Command;
 
 use reqwest::{Method, StatusCode};
-use serde_json::Value;
+use serde_json::{Value, json};
 
+use crate::browser::Browser;
 use crate::helpers::{Backend, TestApp, json_body};
 use crate::on_both_backends;
 
@@ -132,74 +132,159 @@ async fn document_describes_errors(backend: Backend) {
     assert!(example.get("email").is_some(), "request example: {example}");
 }
 
-/// Loads `/docs` in headless Chromium and returns the rendered DOM and every
-/// URL that the browser requested.
-fn render_in_chromium(url: &str) -> (String, Vec<String>) {
-    let profile = tempfile::tempdir().unwrap();
-    let net_log = profile.path().join("net-log.json");
-    let output = Command::new("chromium")
-        .args([
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--disable-quic",
-            "--no-first-run",
-            "--disable-background-networking",
-            "--disable-component-update",
-            "--disable-sync",
-            "--disable-default-apps",
-            "--disable-domain-reliability",
-            "--disable-client-side-phishing-detection",
-            "--no-pings",
-            // Chromium's own network-time query would otherwise reach out
-            // to Google; the resolver rule keeps every other lookup on
-            // loopback so that a stray request fails instead of leaving
-            // the machine.
-            "--disable-features=NetworkTimeServiceQuerying,OptimizationHints,MediaRouter,Translate",
-            "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1",
-            "--virtual-time-budget=15000",
-        ])
-        .arg(format!("--user-data-dir={}", profile.path().display()))
-        .arg(format!("--log-net-log={}", net_log.display()))
-        .arg("--dump-dom")
-        .arg(url)
-        .output()
-        .expect("chromium is installed (scripts/test.sh installs Debian's chromium package)");
-    assert!(
-        output.status.success(),
-        "chromium failed: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    let log = std::fs::read_to_string(&net_log).unwrap_or_default();
-    let urls = regex::Regex::new(r#""url":"([^"]+)""#)
-        .unwrap()
-        .captures_iter(&log)
-        .map(|c| c[1].to_owned())
-        .collect();
-    (String::from_utf8_lossy(&output.stdout).into_owned(), urls)
-}
+/// Finds the operation block of `arguments[0]` (method) and `arguments[1]`
+/// (path) in Swagger UI, and in it the element that matches `arguments[2]`.
+const FIND_IN_OPERATION: &str = r#"
+    const [method, path, selector] = arguments;
+    const block = [...document.querySelectorAll('.opblock.opblock-' + method)].find(block => {
+        const summary = block.querySelector('.opblock-summary-path');
+        const shown = summary && (summary.getAttribute('data-path') || summary.textContent.replace(/\u200b/g, ''));
+        return shown === path;
+    });
+    return block ? block.querySelector(selector) : null;
+"#;
 
+/// Finds, in the open authorization dialog, the element that matches
+/// `arguments[1]` within the section of security scheme `arguments[0]`.
+const FIND_IN_AUTH_DIALOG: &str = r#"
+    const [scheme, selector] = arguments;
+    const section = [...document.querySelectorAll('.modal-ux .auth-container')]
+        .find(section => section.textContent.includes(scheme));
+    return section ? section.querySelector(selector) : null;
+"#;
+
+/// Opens `/docs` in headless Chromium as a user would: sees the routes,
+/// authorizes with a bearer token, and calls `/api/users/me` with "Try it
+/// out". Host lookups other than 127.0.0.1 fail in that browser, so the
+/// page works only if everything it needs comes from postgate.
 async fn swagger_ui_works_offline(backend: Backend) {
     let app = TestApp::spawn(backend).await;
-    let page = app.get("/docs/").await;
-    assert_eq!(page.status(), StatusCode::OK);
+    let token = app
+        .signed_in_user("Docs Reader", "docs.reader@example.com")
+        .await;
+    let browser = Browser::start().await;
+    browser.open(&app.url("/docs")).await;
 
-    let url = app.url("/docs/");
-    let (dom, requested) = tokio::task::spawn_blocking(move || render_in_chromium(&url))
-        .await
-        .unwrap();
-    assert!(dom.contains("/api/posts/{id}"), "the routes are listed");
-    assert!(dom.contains("/api/auth/login"), "the routes are listed");
-    assert!(dom.contains("Authorize"), "the authorize button is shown");
-    // The resolver rule above fails every lookup but loopback, so a UI that
-    // needed a CDN would not have rendered the routes. Chromium's own
-    // background requests (to Google's account and time services) show up
-    // in the log too, so the log is checked for what the page fetched from
-    // postgate rather than for the absence of other hosts.
+    let paths = browser
+        .wait_for(
+            "Swagger UI to list the routes",
+            30,
+            r#"const paths = [...document.querySelectorAll('.opblock-summary-path')]
+                   .map(e => e.getAttribute('data-path') || e.textContent.replace(/\u200b/g, ''));
+               return paths.length ? paths : null;"#,
+            json!([]),
+        )
+        .await;
+    let paths: Vec<&str> = paths
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(Value::as_str)
+        .collect();
+    for path in ["/api/auth/login", "/api/users/me", "/api/posts/{id}"] {
+        assert!(paths.contains(&path), "{path} is listed: {paths:?}");
+    }
+
+    let authorize = browser
+        .run(
+            "return document.querySelector('.auth-wrapper .authorize')",
+            json!([]),
+        )
+        .await;
+    browser.click(&authorize).await;
+    let cookie_input = browser
+        .wait_for(
+            "the cookie scheme",
+            10,
+            FIND_IN_AUTH_DIALOG,
+            json!(["access_token", "input"]),
+        )
+        .await;
+    assert!(
+        !cookie_input.is_null(),
+        "the dialog offers the cookie scheme"
+    );
+    let token_input = browser
+        .wait_for(
+            "the bearer token field",
+            10,
+            FIND_IN_AUTH_DIALOG,
+            json!(["bearer", "input"]),
+        )
+        .await;
+    browser.type_into(&token_input, &token).await;
+    let submit = browser
+        .run(FIND_IN_AUTH_DIALOG, json!(["bearer", "button.authorize"]))
+        .await;
+    browser.click(&submit).await;
+    let close = browser
+        .wait_for(
+            "the close button",
+            10,
+            "return document.querySelector('.modal-ux .btn-done') || document.querySelector('.modal-ux .close-modal')",
+            json!([]),
+        )
+        .await;
+    browser.click(&close).await;
+
+    let summary = browser
+        .run(
+            FIND_IN_OPERATION,
+            json!([
+                "get",
+                "/api/users/me",
+                ".opblock-summary-control, .opblock-summary"
+            ]),
+        )
+        .await;
+    browser.click(&summary).await;
+    let try_out = browser
+        .wait_for(
+            "Try it out",
+            10,
+            FIND_IN_OPERATION,
+            json!(["get", "/api/users/me", ".try-out__btn"]),
+        )
+        .await;
+    browser.click(&try_out).await;
+    let execute = browser
+        .wait_for(
+            "Execute",
+            10,
+            FIND_IN_OPERATION,
+            json!(["get", "/api/users/me", ".execute"]),
+        )
+        .await;
+    browser.click(&execute).await;
+    let status = browser
+        .wait_for(
+            "the response of /api/users/me",
+            15,
+            r#"const cell = document.querySelector('.live-responses-table tr.response .response-col_status');
+               return cell ? cell.textContent.trim() : null;"#,
+            json!([]),
+        )
+        .await;
+    assert_eq!(
+        status, "200",
+        "the call made with the bearer token succeeded"
+    );
+    let body = browser
+        .run(
+            "const code = document.querySelector('.live-responses-table .microlight, .live-responses-table pre'); return code ? code.textContent : '';",
+            json!([]),
+        )
+        .await;
+    assert!(
+        body.as_str().unwrap().contains("docs.reader@example.com"),
+        "{body}"
+    );
+
+    let requested = browser.finish().await;
     for asset in [
         "/docs/swagger-ui-bundle.js",
-        "/docs/swagger-ui.css",
         "/openapi.json",
+        "/api/users/me",
     ] {
         let wanted = format!("{}{asset}", app.address);
         assert!(
