@@ -138,14 +138,23 @@ impl Browser {
 
     /// Runs `script` until it returns something other than null or false,
     /// and returns that; fails after `seconds`.
-    pub async fn wait_for(&self, description: &str, seconds: u64, script: &str, args: Value) -> Value {
+    pub async fn wait_for(
+        &self,
+        description: &str,
+        seconds: u64,
+        script: &str,
+        args: Value,
+    ) -> Value {
         let deadline = Instant::now() + Duration::from_secs(seconds);
         loop {
             let value = self.run(script, args.clone()).await;
             if !(value.is_null() || value == json!(false)) {
                 return value;
             }
-            assert!(Instant::now() < deadline, "timed out waiting for {description}");
+            assert!(
+                Instant::now() < deadline,
+                "timed out waiting for {description}"
+            );
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
     }
