@@ -12,7 +12,7 @@ cd "$(dirname "$0")/.."
 log() { printf '==> %s\n' "$*" >&2; }
 
 if ! command -v cargo >/dev/null 2>&1; then
-  log "cargo is missing: install Rust 1.85 or newer with rustup (https://rustup.rs) and run this again"
+  log "cargo is missing: install Rust 1.94 or newer with rustup (https://rustup.rs) and run this again"
   exit 1
 fi
 

@@ -175,6 +175,14 @@ pub fn router(state: AppState) -> Router {
             StatusCode::REQUEST_TIMEOUT,
             timeout,
         ))
+        .layer(CatchPanicLayer::custom(panic_response))
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            reject_cross_site_cookie_requests,
+        ))
+        // The layers below wrap the ones above, so the 403 of the
+        // cross-site check and the 500 of a panic get CORS and security
+        // headers too.
         .layer(tower::util::option_layer(cors))
         .layer(SetResponseHeaderLayer::overriding(
             header::X_CONTENT_TYPE_OPTIONS,
@@ -183,11 +191,6 @@ pub fn router(state: AppState) -> Router {
         .layer(SetResponseHeaderLayer::overriding(
             header::REFERRER_POLICY,
             HeaderValue::from_static("no-referrer"),
-        ))
-        .layer(CatchPanicLayer::custom(panic_response))
-        .layer(middleware::from_fn_with_state(
-            state.clone(),
-            reject_cross_site_cookie_requests,
         ))
         .layer(middleware::from_fn(request_context))
         .with_state(state)
@@ -262,17 +265,38 @@ fn cors_layer(settings: &Settings) -> CorsLayer {
 /// `Origin` is neither the server's own nor an allowed CORS origin. SameSite=Lax
 /// cookies already stay off cross-site POSTs in current browsers; this also
 /// covers sibling subdomains, which count as same-site. A request without an
-/// `Origin` header comes from a non-browser client and passes.
+/// `Origin` header comes from a non-browser client and passes, except for a
+/// cross-site navigation to logout (see below).
 async fn reject_cross_site_cookie_requests(
     State(state): State<AppState>,
     request: axum::extract::Request,
     next: middleware::Next,
 ) -> Response {
-    // GET logout is kept for the reference app's clients but changes state,
-    // so a cross-site navigation must not trigger it.
+    let headers = request.headers();
+    let cookie_authenticated = !headers.contains_key(header::AUTHORIZATION)
+        && (read_cookie(headers, ACCESS_COOKIE).is_some()
+            || read_cookie(headers, REFRESH_COOKIE).is_some());
+    if !cookie_authenticated {
+        return next.run(request).await;
+    }
+    let origin = headers.get(header::ORIGIN);
+    let origin_allowed = origin.map(|origin| {
+        origin
+            .to_str()
+            .is_ok_and(|o| o == state.settings.public_origin)
+            || state
+                .settings
+                .allowed_origins
+                .iter()
+                .any(|allowed| allowed == origin)
+    });
+    // GET logout is kept for the reference app's clients but changes state.
+    // Lax cookies ride along on a top-level navigation from another site,
+    // which carries no Origin, so such a request is rejected unless it comes
+    // from an allowed origin's script.
     let is_logout = request.uri().path().trim_end_matches('/') == "/api/auth/logout";
-    if is_logout && is_cross_site_fetch(request.headers()) {
-        tracing::warn!("rejected a cross-site navigation to logout");
+    if is_logout && is_cross_site_fetch(headers) && origin_allowed != Some(true) {
+        tracing::warn!(origin = ?origin, "rejected a cross-site request to logout");
         return detail_response(
             StatusCode::FORBIDDEN,
             "Cross-site request rejected: Origin is not allowed",
@@ -282,25 +306,7 @@ async fn reject_cross_site_cookie_requests(
         *request.method(),
         Method::GET | Method::HEAD | Method::OPTIONS
     );
-    let headers = request.headers();
-    let cookie_authenticated = !headers.contains_key(header::AUTHORIZATION)
-        && (read_cookie(headers, ACCESS_COOKIE).is_some()
-            || read_cookie(headers, REFRESH_COOKIE).is_some());
-    if safe_method || !cookie_authenticated {
-        return next.run(request).await;
-    }
-    let Some(origin) = headers.get(header::ORIGIN) else {
-        return next.run(request).await;
-    };
-    let allowed = origin
-        .to_str()
-        .is_ok_and(|o| o == state.settings.public_origin)
-        || state
-            .settings
-            .allowed_origins
-            .iter()
-            .any(|allowed| allowed == origin);
-    if allowed {
+    if safe_method || origin_allowed != Some(false) {
         return next.run(request).await;
     }
     tracing::warn!(origin = ?origin, "rejected a cookie-authenticated request from another origin");

@@ -78,16 +78,56 @@ fn generate_keys(out: &Path) -> ExitCode {
     }
 }
 
+/// Describes a `.env` error without the text of the line, which may hold a
+/// password: only its line number and the name before `=` are shown.
+fn describe_dotenv_error(error: &dotenvy::Error) -> String {
+    let dotenvy::Error::LineParse(fragment, _) = error else {
+        return error.to_string();
+    };
+    let hint = "quote a value that contains spaces or special characters";
+    match find_env_line(fragment) {
+        Some((number, Some(name))) => format!("line {number} ({name}) does not parse; {hint}"),
+        Some((number, None)) => format!("line {number} does not parse; {hint}"),
+        None => format!("a line does not parse; {hint}"),
+    }
+}
+
+/// Finds the line of the `.env` file that dotenvy reads (in the working
+/// folder or its nearest parent) that contains `fragment`, and returns its
+/// number and, when it has one, the variable name before `=`.
+fn find_env_line(fragment: &str) -> Option<(usize, Option<String>)> {
+    if fragment.trim().is_empty() {
+        return None;
+    }
+    let cwd = std::env::current_dir().ok()?;
+    let path = cwd
+        .ancestors()
+        .map(|dir| dir.join(".env"))
+        .find(|path| path.is_file())?;
+    let text = std::fs::read_to_string(path).ok()?;
+    let (index, line) = text
+        .lines()
+        .enumerate()
+        .find(|(_, line)| line.contains(fragment.trim()))?;
+    let name = line
+        .split_once('=')
+        .map(|(name, _)| name.trim().trim_start_matches("export ").trim().to_owned());
+    Some((index + 1, name))
+}
+
 /// Parses the command line (after loading `.env`) and runs the command.
 pub fn main() -> ExitCode {
     // Variables already set in the environment win over `.env`.
     let dotenv = dotenvy::dotenv();
     // A line that does not parse would silently drop every setting after it.
-    if let Err(error) = &dotenv {
-        if !error.not_found() {
-            eprintln!("postgate: failed to read .env: {error}");
-            return ExitCode::from(2);
-        }
+    if let Err(error) = &dotenv
+        && !error.not_found()
+    {
+        eprintln!(
+            "postgate: failed to read .env: {}",
+            describe_dotenv_error(error)
+        );
+        return ExitCode::from(2);
     }
     let cli = Cli::parse();
     if let Some(Command::Keys(KeysCommand::Generate { out })) = &cli.command {

@@ -719,17 +719,16 @@ impl ConfigArgs {
                 .query_pairs()
                 .find(|(key, _)| key == "tls")
                 .map(|(_, value)| value.into_owned());
-            if let Some(tls) = tls {
-                if parsed.scheme() != "smtp"
-                    || !matches!(tls.as_str(), "required" | "opportunistic")
-                {
-                    return Err(invalid(
-                        "EMAIL_URL",
-                        format!(
-                            "tls={tls:?} is not supported; use smtp://…?tls=required, smtp://…?tls=opportunistic or smtps://"
-                        ),
-                    ));
-                }
+            if let Some(tls) = tls
+                && (parsed.scheme() != "smtp"
+                    || !matches!(tls.as_str(), "required" | "opportunistic"))
+            {
+                return Err(invalid(
+                    "EMAIL_URL",
+                    format!(
+                        "tls={tls:?} is not supported; use smtp://…?tls=required, smtp://…?tls=opportunistic or smtps://"
+                    ),
+                ));
             }
             EmailTransportSettings::SmtpUrl {
                 url: url.clone(),
@@ -766,13 +765,13 @@ impl ConfigArgs {
             lease: seconds("EMAIL_LEASE", self.email_lease)?,
             poll_interval: seconds("EMAIL_POLL_INTERVAL", self.email_poll_interval)?,
         };
-        if let Some(dir) = &self.email_templates_dir {
-            if !dir.is_dir() {
-                return Err(invalid(
-                    "EMAIL_TEMPLATES_DIR",
-                    format!("{} is not a folder", dir.display()),
-                ));
-            }
+        if let Some(dir) = &self.email_templates_dir
+            && !dir.is_dir()
+        {
+            return Err(invalid(
+                "EMAIL_TEMPLATES_DIR",
+                format!("{} is not a folder", dir.display()),
+            ));
         }
         Ok(EmailSettings {
             transport,

@@ -45,7 +45,7 @@ pub fn check(settings: &Settings) -> anyhow::Result<String> {
     lines.push((
         "JWT_VERIFICATION_KEYS",
         if verification.is_empty() {
-            "none".to_owned()
+            "(none)".to_owned()
         } else {
             format!("kid {}", verification.join(", kid "))
         },
@@ -212,7 +212,7 @@ fn human_duration(duration: Duration) -> String {
         return format!("{}s", duration.as_secs_f64());
     }
     for (unit, size) in [("d", 86_400), ("h", 3600), ("m", 60)] {
-        if seconds >= size && seconds % size == 0 {
+        if seconds >= size && seconds.is_multiple_of(size) {
             return format!("{}{unit}", seconds / size);
         }
     }

@@ -14,7 +14,8 @@ use crate::email::outbox;
 
 /// Requests served, by method, matched route and status.
 pub const HTTP_REQUESTS: &str = "postgate_http_requests_total";
-/// Time from the first byte of the request to the response head, in seconds.
+/// Time from the moment postgate starts handling a request, after its head is
+/// parsed, until the response head is ready, in seconds.
 pub const HTTP_REQUEST_DURATION: &str = "postgate_http_request_duration_seconds";
 
 /// Latency buckets in seconds: from a cached read to a slow password hash

@@ -119,7 +119,11 @@ impl RateLimiter {
         while times.len() > limit.count as usize {
             times.pop_front();
         }
-        if self.operations.fetch_add(1, Ordering::Relaxed) % SWEEP_EVERY == 0 {
+        if self
+            .operations
+            .fetch_add(1, Ordering::Relaxed)
+            .is_multiple_of(SWEEP_EVERY)
+        {
             events.retain(|_, times| {
                 times
                     .back()
@@ -201,20 +205,37 @@ fn client_ip(peer: IpAddr, headers: &axum::http::HeaderMap, trusted: &[IpNet]) -
     }
     // Each proxy appends the address it received the request from, so the
     // rightmost untrusted entry is the first that no trusted proxy vouches for.
-    let forwarded: Vec<IpAddr> = headers
+    let entries: Vec<&str> = headers
         .get_all("x-forwarded-for")
         .iter()
         .filter_map(|value| value.to_str().ok())
         .flat_map(|value| value.split(','))
-        .filter_map(|entry| entry.trim().parse().ok())
+        .map(str::trim)
         .collect();
-    forwarded
-        .iter()
-        .rev()
-        .find(|ip| !is_trusted(ip))
-        .or_else(|| forwarded.first())
-        .copied()
-        .unwrap_or(peer)
+    let mut nearest = peer;
+    for entry in entries.iter().rev() {
+        // Whatever stands left of an entry that does not parse came from
+        // the client, so the nearest trusted hop is all that is known.
+        let Some(ip) = parse_forwarded_entry(entry) else {
+            return nearest;
+        };
+        if !is_trusted(&ip) {
+            return ip;
+        }
+        nearest = ip;
+    }
+    nearest
+}
+
+/// Parses one `X-Forwarded-For` entry: an IP address, optionally with a port
+/// (`203.0.113.9:4711`, `[2001:db8::1]:4711`), as some proxies write it.
+fn parse_forwarded_entry(entry: &str) -> Option<IpAddr> {
+    entry.parse::<IpAddr>().ok().or_else(|| {
+        entry
+            .parse::<std::net::SocketAddr>()
+            .ok()
+            .map(|addr| addr.ip())
+    })
 }
 
 #[cfg(test)]
@@ -307,5 +328,29 @@ mod tests {
             client_ip(proxy, &axum::http::HeaderMap::new(), &trusted),
             proxy
         );
+    }
+
+    #[test]
+    fn forwarded_for_with_ports_and_garbage() {
+        let trusted: Vec<IpNet> = vec!["10.0.0.0/8".parse().unwrap()];
+        let proxy: IpAddr = "10.0.0.1".parse().unwrap();
+        let client = |value: &str| {
+            let mut headers = axum::http::HeaderMap::new();
+            headers.insert("x-forwarded-for", value.parse().unwrap());
+            client_ip(proxy, &headers, &trusted)
+        };
+        let ip = |text: &str| text.parse::<IpAddr>().unwrap();
+        assert_eq!(
+            client("1.1.1.1, 203.0.113.9:4711"),
+            ip("203.0.113.9"),
+            "a port is dropped"
+        );
+        assert_eq!(client("1.1.1.1, [2001:db8::1]:4711"), ip("2001:db8::1"));
+        assert_eq!(
+            client("1.1.1.1, not-an-ip, 10.0.0.2"),
+            ip("10.0.0.2"),
+            "nothing left of an unparsable entry is believed"
+        );
+        assert_eq!(client("garbage"), proxy);
     }
 }

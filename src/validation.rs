@@ -26,28 +26,27 @@ impl<S: Send + Sync> FromRequest<S> for JsonBody {
     type Rejection = ApiError;
 
     async fn from_request(request: Request, state: &S) -> Result<Self, Self::Rejection> {
-        if let Some(content_type) = request.headers().get(header::CONTENT_TYPE) {
-            if !is_json_content_type(content_type.to_str().unwrap_or("")) {
-                return Err(ApiError::client(
-                    StatusCode::UNSUPPORTED_MEDIA_TYPE,
-                    "Content-Type must be application/json with charset utf-8 or none",
-                ));
-            }
+        if let Some(content_type) = request.headers().get(header::CONTENT_TYPE)
+            && !is_json_content_type(content_type.to_str().unwrap_or(""))
+        {
+            return Err(ApiError::client(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "Content-Type must be application/json with charset utf-8 or none",
+            ));
         }
         // The body is read as it arrives, so a compressed body would be
         // parsed as garbage; reject it with a clear status instead.
-        if let Some(encoding) = request.headers().get(header::CONTENT_ENCODING) {
-            if !encoding
+        if let Some(encoding) = request.headers().get(header::CONTENT_ENCODING)
+            && !encoding
                 .to_str()
                 .unwrap_or("")
                 .trim()
                 .eq_ignore_ascii_case("identity")
-            {
-                return Err(ApiError::client(
-                    StatusCode::UNSUPPORTED_MEDIA_TYPE,
-                    "Content-Encoding is not supported; send the body uncompressed",
-                ));
-            }
+        {
+            return Err(ApiError::client(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "Content-Encoding is not supported; send the body uncompressed",
+            ));
         }
         let bytes = Bytes::from_request(request, state)
             .await
@@ -186,7 +185,7 @@ impl BodyFields {
                     "ensure this value has at least 1 character other than whitespace",
                     "value_error.any_str.min_length",
                 )
-                .with_ctx(json!({ "limit_value": length.min })),
+                .with_ctx(json!({ "limit_value": 1 })),
                 Ok(()) => return Some(value.clone()),
                 Err((msg, kind, limit)) => {
                     FieldError::new(loc(name), msg, kind).with_ctx(json!({ "limit_value": limit }))

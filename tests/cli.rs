@@ -82,6 +82,22 @@ fn malformed_env_file_stops_start() {
     assert_eq!(output.status.code(), Some(2));
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains(".env"), "{stderr}");
+
+    // The value of a line that does not parse may be a password.
+    std::fs::write(
+        dir.path().join(".env"),
+        "EMAIL_PASSWORD=hunter2 with spaces
+",
+    )
+    .unwrap();
+    let output = postgate(dir.path()).output().unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("line 1 (EMAIL_PASSWORD)"), "{stderr}");
+    assert!(
+        !stderr.contains("hunter2"),
+        "the value was printed: {stderr}"
+    );
 }
 
 #[test]

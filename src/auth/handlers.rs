@@ -588,7 +588,7 @@ pub fn human_duration(duration: Duration) -> String {
             format!("{n} {unit}s")
         }
     };
-    if minutes >= 60 && minutes % 60 == 0 {
+    if minutes >= 60 && minutes.is_multiple_of(60) {
         plural(minutes / 60, "hour")
     } else {
         plural(minutes, "minute")

@@ -9,7 +9,7 @@ use base64::Engine;
 use ed25519_dalek::SigningKey;
 use ed25519_dalek::pkcs8::spki::der::pem::LineEnding;
 use ed25519_dalek::pkcs8::{EncodePrivateKey, EncodePublicKey, KeypairBytes};
-use jsonwebtoken::jwk::{Jwk, PublicKeyUse};
+use jsonwebtoken::jwk::{AlgorithmParameters, Jwk, PublicKeyUse};
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey};
 use sha2::{Digest, Sha256};
 
@@ -39,7 +39,7 @@ impl VerifyingKey {
         };
         Ok(Self {
             algorithm,
-            kid: key_id(pem),
+            kid: key_id(&decoding, algorithm)?,
             decoding,
         })
     }
@@ -95,7 +95,7 @@ impl KeyPair {
         };
         let pair = Self {
             algorithm,
-            kid: key_id(public_pem),
+            kid: key_id(&decoding, algorithm)?,
             encoding,
             decoding,
             public_pem: public_pem.to_owned(),
@@ -197,7 +197,49 @@ fn write_private_key(path: &Path, key: &SigningKey) -> anyhow::Result<()> {
         .with_context(|| format!("failed to write {}", path.display()))
 }
 
-fn key_id(public_pem: &str) -> String {
-    let digest = Sha256::digest(public_pem.trim().as_bytes());
-    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(&digest[..12])
+/// Derives the key id from the key itself: the RFC 7638 JWK thumbprint
+/// (SHA-256 of the key's required members in a fixed order). The same key
+/// gets the same id however its PEM was wrapped or encoded (PKCS#1 or SPKI).
+fn key_id(decoding: &DecodingKey, algorithm: Algorithm) -> anyhow::Result<String> {
+    let jwk = Jwk::from_decoding_key(decoding, Some(algorithm))
+        .context("failed to describe the public key as a JWK")?;
+    let members = match &jwk.algorithm {
+        AlgorithmParameters::RSA(rsa) => {
+            format!(r#"{{"e":"{}","kty":"RSA","n":"{}"}}"#, rsa.e, rsa.n)
+        }
+        AlgorithmParameters::OctetKeyPair(okp) => {
+            format!(r#"{{"crv":"Ed25519","kty":"OKP","x":"{}"}}"#, okp.x)
+        }
+        _ => anyhow::bail!("unsupported public key type for {algorithm:?}"),
+    };
+    let digest = Sha256::digest(members.as_bytes());
+    Ok(base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(digest))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn key_id_ignores_pem_layout() {
+        let signing = SigningKey::from_bytes(&[7; 32]);
+        let public = signing.verifying_key();
+        let unix = public.to_public_key_pem(LineEnding::LF).unwrap();
+        let windows = public.to_public_key_pem(LineEnding::CRLF).unwrap();
+        let id = |pem: &str| VerifyingKey::from_public_pem(pem).unwrap().kid;
+        assert_ne!(unix, windows);
+        assert_eq!(id(&unix), id(&windows));
+        assert_eq!(id(&unix), id(&format!("\n{unix}\n")));
+    }
+
+    #[test]
+    fn key_id_is_rfc_7638_thumbprint() {
+        // The example key and thumbprint of RFC 7638, section 3.1.
+        let n = "0vx7agoebGcQSuuPiLJXZptN9nndrQmbXEps2aiAFbWhM78LhWx4cbbfAAtVT86zwu1RK7aPFFxuhDR1L6tSoc_BJECPebWKRXjBZCiFV4n3oknjhMstn64tZ_2W-5JsGY4Hc5n9yBXArwl93lqt7_RN5w6Cf0h4QyQ5v-65YGjQR0_FDW2QvzqY368QQMicAtaSqzs8KJZgnYb9c7d0zgdAZHzu6qMQvRL5hajrn1n91CbOpbISD08qNLyrdkt-bFTWhAI4vMQFh6WeZu0fM4lFd2NcRwr3XPksINHaQ-G_xBniIqbw0Ls1jF44-csFCur-kEgU8awapJzKnqDKgw";
+        let key = DecodingKey::from_rsa_components(n, "AQAB").unwrap();
+        assert_eq!(
+            key_id(&key, Algorithm::RS256).unwrap(),
+            "NzbLsXh8uDCcd-6MNwXF4W_7noWXFZAfHkxZsRGC9Xs"
+        );
+    }
 }

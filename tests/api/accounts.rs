@@ -148,6 +148,24 @@ async fn register_password_length(backend: Backend) {
     )
     .await;
     assert_eq!(error["ctx"], json!({ "limit_value": 128 }));
+
+    let blank = " ".repeat(8);
+    let blank = registration(json!({ "password": blank, "passwordConfirm": blank }));
+    let error = assert_validation(
+        app.post_json("/api/auth/register", &blank).await,
+        json!(["body", "password"]),
+        "value_error.any_str.min_length",
+    )
+    .await;
+    assert_eq!(
+        error["ctx"],
+        json!({ "limit_value": 1 }),
+        "the limit matches the message"
+    );
+    assert!(
+        error["msg"].as_str().unwrap().contains("whitespace"),
+        "{error}"
+    );
     assert_eq!(user_count(&app).await, 0);
 }
 

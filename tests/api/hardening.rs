@@ -142,6 +142,8 @@ async fn cross_site_logout_navigation_rejected(backend: Backend) {
         .send()
         .await
         .unwrap();
+    assert_eq!(response.headers()["x-content-type-options"], "nosniff");
+    assert_eq!(response.headers()["referrer-policy"], "no-referrer");
     assert_detail(
         response,
         StatusCode::FORBIDDEN,
@@ -163,6 +165,49 @@ async fn cross_site_logout_navigation_rejected(backend: Backend) {
     assert_eq!(same_site.status(), StatusCode::OK);
 }
 
+/// A front end on another site that CLIENT_ORIGIN allows may log out, with
+/// its cookies or with a bearer token.
+async fn allowed_cross_site_logout_passes(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let token = app.signed_in_user("Ann", "ann@example.com").await;
+    let with_bearer = app
+        .bare_client()
+        .post(app.url("/api/auth/logout"))
+        .bearer_auth(&token)
+        .header("sec-fetch-site", "cross-site")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        with_bearer.status(),
+        StatusCode::OK,
+        "bearer logout from another site"
+    );
+
+    app.login("ann@example.com", crate::helpers::PASSWORD).await;
+    let with_cookies = app
+        .client
+        .get(app.url("/api/auth/logout"))
+        .header("sec-fetch-site", "cross-site")
+        .header("origin", "http://localhost:3000")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        with_cookies.status(),
+        StatusCode::OK,
+        "cookie logout from an allowed origin"
+    );
+    assert_eq!(
+        with_cookies.headers()["access-control-allow-origin"],
+        "http://localhost:3000"
+    );
+    assert_eq!(
+        app.get("/api/users/me").await.status(),
+        StatusCode::UNAUTHORIZED
+    );
+}
+
 on_both_backends!(
     non_utf8_charset_rejected,
     compressed_body_rejected,
@@ -170,4 +215,5 @@ on_both_backends!(
     posts_are_not_cached,
     cookie_paths_follow_public_url,
     cross_site_logout_navigation_rejected,
+    allowed_cross_site_logout_passes,
 );
