@@ -166,7 +166,8 @@ pub fn router(state: AppState) -> Router {
     let timeout = state.settings.request_timeout;
     // With no allowed origin, no CORS header at all is sent.
     let cors = (!state.settings.allowed_origins.is_empty()).then(|| cors_layer(&state.settings));
-    let (routes, openapi) = api_routes().split_for_parts();
+    let (routes, mut openapi) = api_routes().split_for_parts();
+    crate::docs::complete(&mut openapi);
     routes
         .merge(SwaggerUi::new("/docs").url("/openapi.json", openapi))
         .fallback(not_found)
@@ -176,6 +177,7 @@ pub fn router(state: AppState) -> Router {
             timeout,
         ))
         .layer(CatchPanicLayer::custom(panic_response))
+        .layer(middleware::from_fn(reject_declared_oversized_body))
         .layer(middleware::from_fn_with_state(
             state.clone(),
             reject_cross_site_cookie_requests,
@@ -314,6 +316,23 @@ async fn reject_cross_site_cookie_requests(
         StatusCode::FORBIDDEN,
         "Cross-site request rejected: Origin is not allowed",
     )
+}
+
+/// Answers 413 at once when `Content-Length` announces a body over the limit,
+/// instead of waiting for a body that may never come in full.
+async fn reject_declared_oversized_body(
+    request: axum::extract::Request,
+    next: middleware::Next,
+) -> Response {
+    let declared = request
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.trim().parse::<u64>().ok());
+    if declared.is_some_and(|length| length > MAX_BODY_BYTES as u64) {
+        return detail_response(StatusCode::PAYLOAD_TOO_LARGE, "Request body is too large");
+    }
+    next.run(request).await
 }
 
 /// Tells whether a browser marked the request as coming from another site

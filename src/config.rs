@@ -478,9 +478,7 @@ impl ConfigArgs {
             None => format!("{public_url}/api/auth/reset-password?token={{token}}"),
         };
 
-        if self.request_timeout == 0 {
-            return Err(invalid("REQUEST_TIMEOUT", "must be at least 1 second"));
-        }
+        let request_timeout = whole_seconds("REQUEST_TIMEOUT", self.request_timeout)?;
 
         Ok(Settings {
             listen,
@@ -495,7 +493,7 @@ impl ConfigArgs {
             allowed_origins,
             email,
             log_format: self.log_format,
-            request_timeout: Duration::from_secs(self.request_timeout),
+            request_timeout,
             reset_password_url,
             rate_limits,
             trusted_proxies,
@@ -667,6 +665,14 @@ impl ConfigArgs {
         let minutes = |name: &'static str, value: u64| {
             if value == 0 {
                 Err(invalid(name, "must be at least 1 minute"))
+            } else if value > MAX_DURATION.as_secs() / 60 {
+                Err(invalid(
+                    name,
+                    format!(
+                        "must be at most 365 days ({} minutes)",
+                        MAX_DURATION.as_secs() / 60
+                    ),
+                ))
             } else {
                 Ok(Duration::from_secs(value * 60))
             }
@@ -685,7 +691,11 @@ impl ConfigArgs {
             verification_keys,
             access_ttl: minutes("ACCESS_TOKEN_EXPIRES_IN", self.access_token_expires_in)?,
             refresh_ttl: minutes("REFRESH_TOKEN_EXPIRES_IN", self.refresh_token_expires_in)?,
-            reuse_interval: Duration::from_secs(self.refresh_token_reuse_interval),
+            // Zero is allowed here: it turns the grace period off.
+            reuse_interval: match self.refresh_token_reuse_interval {
+                0 => Duration::ZERO,
+                value => whole_seconds("REFRESH_TOKEN_REUSE_INTERVAL", value)?,
+            },
             verification_ttl: minutes(
                 "VERIFICATION_TOKEN_EXPIRES_IN",
                 self.verification_token_expires_in,
@@ -701,10 +711,7 @@ impl ConfigArgs {
                 format!("{:?} is not an email address: {e}", self.email_from),
             )
         })?;
-        if self.email_timeout == 0 {
-            return Err(invalid("EMAIL_TIMEOUT", "must be at least 1 second"));
-        }
-        let timeout = Duration::from_secs(self.email_timeout);
+        let timeout = whole_seconds("EMAIL_TIMEOUT", self.email_timeout)?;
         let transport = if let Some(url) = &self.email_url {
             let parsed = Url::parse(url.expose())
                 .map_err(|e| invalid("EMAIL_URL", format!("not a URL: {e}")))?;
@@ -801,14 +808,43 @@ fn parse_trusted_proxies(raw: &str) -> Result<Vec<IpNet>, ConfigError> {
 }
 
 /// Parses a positive number of seconds, fractions allowed.
+/// The longest duration any setting accepts. Longer values make no sense
+/// for a token, a lease or a timeout, and would overflow date arithmetic.
+pub const MAX_DURATION: Duration = Duration::from_secs(365 * 24 * 3600);
+
+/// Parses a positive number of seconds, fractions allowed, up to [`MAX_DURATION`].
 fn seconds(name: &'static str, value: f64) -> Result<Duration, ConfigError> {
     match Duration::try_from_secs_f64(value) {
-        Ok(duration) if !duration.is_zero() => Ok(duration),
-        _ => Err(invalid(
+        Ok(duration) if duration.is_zero() => Err(invalid(
+            name,
+            format!("{value} is not a positive number of seconds"),
+        )),
+        Ok(duration) if duration <= MAX_DURATION => Ok(duration),
+        Ok(_) => Err(too_long(name)),
+        Err(_) => Err(invalid(
             name,
             format!("{value} is not a positive number of seconds"),
         )),
     }
+}
+
+/// Parses a whole number of seconds from 1 up to [`MAX_DURATION`].
+fn whole_seconds(name: &'static str, value: u64) -> Result<Duration, ConfigError> {
+    match value {
+        0 => Err(invalid(name, "must be at least 1 second")),
+        value if value > MAX_DURATION.as_secs() => Err(too_long(name)),
+        value => Ok(Duration::from_secs(value)),
+    }
+}
+
+fn too_long(name: &'static str) -> ConfigError {
+    invalid(
+        name,
+        format!(
+            "must be at most 365 days ({} seconds)",
+            MAX_DURATION.as_secs()
+        ),
+    )
 }
 
 fn decode_base64_pem(name: &'static str, value: &str) -> Result<String, ConfigError> {

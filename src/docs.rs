@@ -4,7 +4,11 @@
 //! header, security schemes and the request and error schemas, which the
 //! handlers parse by hand and therefore do not derive.
 
+use std::collections::HashMap;
+
+use utoipa::openapi::path::{Operation, PathItem};
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::openapi::{ContentBuilder, Ref, RefOr, ResponseBuilder};
 use utoipa::{Modify, OpenApi, ToSchema};
 
 /// Security scheme names used by the `security(...)` of each operation.
@@ -50,6 +54,84 @@ impl Modify for SecurityAddon {
     }
 }
 
+/// Completes the document built from the routes with what middleware adds
+/// to every route, so it is written once here rather than on each handler,
+/// and gives each method of a handler that serves two methods its own
+/// operation id, which OpenAPI requires to be unique.
+pub fn complete(openapi: &mut utoipa::openapi::OpenApi) {
+    let mut id_counts: HashMap<String, usize> = HashMap::new();
+    for item in openapi.paths.paths.values_mut() {
+        for (_, operation) in operations(item) {
+            if let Some(id) = &operation.operation_id {
+                *id_counts.entry(id.clone()).or_default() += 1;
+            }
+        }
+    }
+    for (path, item) in &mut openapi.paths.paths {
+        let is_logout = path == "/api/auth/logout";
+        for (method, operation) in operations(item) {
+            if let Some(id) = &operation.operation_id {
+                if id_counts[id] > 1 {
+                    operation.operation_id = Some(format!("{id}_{method}"));
+                }
+            }
+            add_error(
+                operation,
+                "408",
+                "The request ran longer than REQUEST_TIMEOUT",
+            );
+            if operation.request_body.is_some() {
+                add_error(operation, "413", "The body is larger than 2 MiB");
+            }
+            if method != "get" || is_logout {
+                add_error(
+                    operation,
+                    "403",
+                    "Cookies authenticate the request, and its Origin is neither PUBLIC_URL's nor in CLIENT_ORIGIN",
+                );
+            }
+        }
+    }
+}
+
+fn operations(item: &mut PathItem) -> impl Iterator<Item = (&'static str, &mut Operation)> {
+    [
+        ("get", item.get.as_mut()),
+        ("post", item.post.as_mut()),
+        ("put", item.put.as_mut()),
+        ("patch", item.patch.as_mut()),
+        ("delete", item.delete.as_mut()),
+    ]
+    .into_iter()
+    .filter_map(|(method, operation)| operation.map(|operation| (method, operation)))
+}
+
+/// Documents an `ErrorBody` response, or adds the case to the description of
+/// the response that the operation already documents for `status`.
+fn add_error(operation: &mut Operation, status: &str, description: &str) {
+    match operation.responses.responses.get_mut(status) {
+        Some(RefOr::T(response)) => {
+            response.description = format!("{}; or: {description}", response.description);
+        }
+        Some(RefOr::Ref(_)) => {}
+        None => {
+            let response = ResponseBuilder::new()
+                .description(description)
+                .content(
+                    "application/json",
+                    ContentBuilder::new()
+                        .schema(Some(Ref::from_schema_name("ErrorBody")))
+                        .build(),
+                )
+                .build();
+            operation
+                .responses
+                .responses
+                .insert(status.to_owned(), RefOr::T(response));
+        }
+    }
+}
+
 /// Every error except validation: `{"detail": "<message>"}`.
 #[derive(ToSchema)]
 #[schema(example = json!({"detail": "Token is invalid or has expired"}))]
@@ -64,12 +146,21 @@ pub struct ValidationErrorBody {
     pub detail: Vec<FieldErrorSchema>,
 }
 
+/// One part of an error location: a name, or the index of a list item.
+#[derive(serde::Serialize, ToSchema)]
+#[serde(untagged)]
+#[allow(dead_code)]
+pub enum LocItem {
+    Name(String),
+    Index(u64),
+}
+
 /// One failing field: where (`body`, `query` or `path`, then the name or the
 /// byte offset), a message, and a pydantic-style type code.
 #[derive(ToSchema)]
 #[schema(as = FieldError)]
 pub struct FieldErrorSchema {
-    #[schema(value_type = Vec<Object>)]
+    #[schema(value_type = Vec<LocItem>)]
     pub loc: Vec<serde_json::Value>,
     pub msg: String,
     #[schema(rename = "type")]

@@ -51,10 +51,11 @@ impl FromStr for Limit {
         if count == 0 || amount == 0 {
             return Err(invalid());
         }
-        Ok(Self {
-            count,
-            window: Duration::from_secs(amount.saturating_mul(seconds)),
-        })
+        let window = Duration::from_secs(amount.saturating_mul(seconds));
+        if window > crate::config::MAX_DURATION {
+            return Err(format!("{raw:?} has a window longer than 365 days"));
+        }
+        Ok(Self { count, window })
     }
 }
 

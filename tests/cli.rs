@@ -55,6 +55,35 @@ fn invalid_settings_are_named() {
             "EMAIL_URL",
         ),
         (&[("RATE_LIMIT_LOGIN_IP", "lots")], "RATE_LIMIT_LOGIN_IP"),
+        // Values so large that date arithmetic would overflow.
+        (
+            &[("RATE_LIMIT_LOGIN_IP", "1/99999999999999999d")],
+            "RATE_LIMIT_LOGIN_IP",
+        ),
+        (
+            &[("VERIFICATION_TOKEN_EXPIRES_IN", "999999999999")],
+            "VERIFICATION_TOKEN_EXPIRES_IN",
+        ),
+        (
+            &[("REFRESH_TOKEN_EXPIRES_IN", "999999999999")],
+            "REFRESH_TOKEN_EXPIRES_IN",
+        ),
+        (
+            &[("ACCESS_TOKEN_EXPIRES_IN", "307445734561825861")],
+            "ACCESS_TOKEN_EXPIRES_IN",
+        ),
+        (
+            &[("RESET_TOKEN_EXPIRES_IN", "525601")],
+            "RESET_TOKEN_EXPIRES_IN",
+        ),
+        (
+            &[("REFRESH_TOKEN_REUSE_INTERVAL", "10000000000000")],
+            "REFRESH_TOKEN_REUSE_INTERVAL",
+        ),
+        (&[("EMAIL_LEASE", "1e13")], "EMAIL_LEASE"),
+        (&[("EMAIL_RETRY_MAX", "inf")], "EMAIL_RETRY_MAX"),
+        (&[("EMAIL_TIMEOUT", "99999999999")], "EMAIL_TIMEOUT"),
+        (&[("REQUEST_TIMEOUT", "99999999999")], "REQUEST_TIMEOUT"),
         (&[("TRUSTED_PROXIES", "not-an-ip")], "TRUSTED_PROXIES"),
         (
             &[("RESET_PASSWORD_URL", "https://app.example.com/reset")],

@@ -667,6 +667,32 @@ async fn oversized_body_rejected(backend: Backend) {
     assert_eq!(total_posts(&app, &token).await, 0, "no post was created");
 }
 
+/// A client that announces a body over the limit gets 413 at once, without
+/// the server waiting for the body.
+async fn declared_oversized_body_rejected(backend: Backend) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    let app = TestApp::spawn(backend).await;
+    let address = app.address.trim_start_matches("http://");
+    let mut stream = tokio::net::TcpStream::connect(address).await.unwrap();
+    let head = format!(
+        "POST /api/auth/login HTTP/1.1\r\nHost: {address}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{{}}",
+        MAX_BODY_BYTES * 2
+    );
+    stream.write_all(head.as_bytes()).await.unwrap();
+    let mut response = vec![0; 4096];
+    let read = tokio::time::timeout(
+        std::time::Duration::from_secs(5),
+        stream.read(&mut response),
+    )
+    .await
+    .expect("the answer comes before the body")
+    .unwrap();
+    let response = String::from_utf8_lossy(&response[..read]);
+    assert!(response.starts_with("HTTP/1.1 413"), "{response}");
+    assert!(response.contains("Request body is too large"), "{response}");
+}
+
 /// Checks that a body of exactly the maximum size is read, so that the
 /// content's own length limit rejects it.
 async fn body_at_size_limit_read(backend: Backend) {
@@ -736,6 +762,7 @@ async fn missing_content_type_read_as_json(backend: Backend) {
 }
 
 on_both_backends!(
+    declared_oversized_body_rejected,
     trailing_slash_answers_directly,
     head_answers_where_get_does,
     unknown_route_not_found,

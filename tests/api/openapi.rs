@@ -130,6 +130,66 @@ async fn document_describes_errors(backend: Backend) {
     }
     let example = &document["components"]["schemas"]["RegisterRequest"]["example"];
     assert!(example.get("email").is_some(), "request example: {example}");
+
+    // Errors that middleware produces are documented on every route they
+    // can reach.
+    let create = &document["paths"]["/api/posts"]["post"]["responses"];
+    for status in ["403", "408", "413", "415", "422"] {
+        assert!(
+            create.get(status).is_some(),
+            "create post {status}: {create}"
+        );
+    }
+    assert!(
+        me["responses"].get("408").is_some(),
+        "timeout documented on reads"
+    );
+    assert!(
+        me["responses"].get("403").is_none(),
+        "no cross-site 403 on a safe read"
+    );
+    let logout = &document["paths"]["/api/auth/logout"]["get"]["responses"];
+    assert!(
+        logout.get("403").is_some(),
+        "cross-site logout 403: {logout}"
+    );
+
+    // A 422's `loc` holds names and list indexes.
+    let loc_items = &document["components"]["schemas"]["FieldError"]["properties"]["loc"]["items"];
+    let loc_items = match loc_items["$ref"].as_str() {
+        Some(reference) => {
+            &document["components"]["schemas"][reference.rsplit('/').next().unwrap()]
+        }
+        None => loc_items,
+    };
+    let kinds: Vec<&str> = loc_items["oneOf"]
+        .as_array()
+        .unwrap_or_else(|| panic!("loc items are one of several types: {loc_items}"))
+        .iter()
+        .filter_map(|item| item["type"].as_str())
+        .collect();
+    assert!(
+        kinds.contains(&"string") && kinds.contains(&"integer"),
+        "{loc_items}"
+    );
+}
+
+async fn operation_ids_are_unique(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let document = json_body(app.get("/openapi.json").await).await;
+    let mut ids = BTreeSet::new();
+    for (path, item) in document["paths"].as_object().unwrap() {
+        for (method, operation) in item.as_object().unwrap() {
+            let id = operation["operationId"]
+                .as_str()
+                .unwrap_or_else(|| panic!("{method} {path} has an operationId"));
+            assert!(ids.insert(id.to_owned()), "operationId {id} is used twice");
+        }
+    }
+    assert!(
+        ids.contains("logout_get") && ids.contains("logout_post"),
+        "{ids:?}"
+    );
 }
 
 /// Finds the operation block of `arguments[0]` (method) and `arguments[1]`
@@ -297,5 +357,6 @@ async fn swagger_ui_works_offline(backend: Backend) {
 on_both_backends!(
     document_matches_routes,
     document_describes_errors,
+    operation_ids_are_unique,
     swagger_ui_works_offline
 );
