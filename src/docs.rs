@@ -70,10 +70,10 @@ pub fn complete(openapi: &mut utoipa::openapi::OpenApi) {
     for (path, item) in &mut openapi.paths.paths {
         let is_logout = path == "/api/auth/logout";
         for (method, operation) in operations(item) {
-            if let Some(id) = &operation.operation_id {
-                if id_counts[id] > 1 {
-                    operation.operation_id = Some(format!("{id}_{method}"));
-                }
+            if let Some(id) = &operation.operation_id
+                && id_counts[id] > 1
+            {
+                operation.operation_id = Some(format!("{id}_{method}"));
             }
             add_error(
                 operation,
