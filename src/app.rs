@@ -8,7 +8,7 @@ use anyhow::Context;
 use axum::extract::{DefaultBodyLimit, State};
 use axum::http::{HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::{Json, Router, ServiceExt, middleware};
+use axum::{Json, Router, middleware};
 use metrics_exporter_prometheus::PrometheusHandle;
 use serde_json::json;
 use tokio::net::TcpListener;
@@ -137,18 +137,19 @@ impl Application {
             wake: self.state.email_wake.clone(),
         };
         let worker = tokio::spawn(worker.run(worker_stopped));
+        let header_read_timeout = self.state.settings.header_read_timeout;
+        let drain_timeout = self.state.settings.request_timeout + Duration::from_secs(5);
         let router = router(self.state);
         let app = tower::util::MapRequestLayer::new(trim_trailing_slash).layer(router);
         tracing::info!(%addr, "postgate listening");
-        axum::serve(
+        crate::server::serve(
             self.listener,
-            ServiceExt::<axum::extract::Request>::into_make_service_with_connect_info::<SocketAddr>(
-                app,
-            ),
+            app,
+            header_read_timeout,
+            drain_timeout,
+            shutdown,
         )
-        .with_graceful_shutdown(shutdown)
-        .await
-        .context("server failed")?;
+        .await;
         // The worker finishes the emails it already claimed; the rest stay
         // queued for the next start or another instance.
         let _ = stop_worker.send(true);

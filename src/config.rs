@@ -304,6 +304,11 @@ pub struct ConfigArgs {
     /// Maximum time in seconds that a request may run before the server responds with 408.
     #[arg(long, env = "REQUEST_TIMEOUT", default_value_t = 30, global = true)]
     pub request_timeout: u64,
+
+    /// Maximum time in seconds for a client to send a complete request head
+    /// (and for a keep-alive connection to stay idle); then the connection closes.
+    #[arg(long, env = "HEADER_READ_TIMEOUT", default_value_t = 15, global = true)]
+    pub header_read_timeout: u64,
 }
 
 impl std::str::FromStr for Secret {
@@ -417,6 +422,7 @@ pub struct Settings {
     pub email: EmailSettings,
     pub log_format: LogFormat,
     pub request_timeout: Duration,
+    pub header_read_timeout: Duration,
     /// Password reset link with a `{token}` placeholder.
     pub reset_password_url: String,
     pub rate_limits: RateLimitSettings,
@@ -479,6 +485,7 @@ impl ConfigArgs {
         };
 
         let request_timeout = whole_seconds("REQUEST_TIMEOUT", self.request_timeout)?;
+        let header_read_timeout = whole_seconds("HEADER_READ_TIMEOUT", self.header_read_timeout)?;
 
         Ok(Settings {
             listen,
@@ -494,6 +501,7 @@ impl ConfigArgs {
             email,
             log_format: self.log_format,
             request_timeout,
+            header_read_timeout,
             reset_password_url,
             rate_limits,
             trusted_proxies,

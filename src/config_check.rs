@@ -137,6 +137,10 @@ fn describe(settings: &Settings) -> Vec<(&'static str, String)> {
         ("RATE_LIMIT_EMAIL_IP", limit(settings.rate_limits.email_ip)),
         ("REQUEST_TIMEOUT", human_duration(settings.request_timeout)),
         (
+            "HEADER_READ_TIMEOUT",
+            human_duration(settings.header_read_timeout),
+        ),
+        (
             "LOG_FORMAT",
             format!("{:?}", settings.log_format).to_lowercase(),
         ),

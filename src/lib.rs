@@ -13,6 +13,7 @@ pub mod error;
 pub mod metrics;
 pub mod posts;
 pub mod ratelimit;
+pub mod server;
 pub mod telemetry;
 pub mod users;
 pub mod validation;

@@ -1,6 +1,7 @@
 //! Request and response details that protect clients: accepted body
 //! encodings, CORS only when configured, caching, cookie paths behind a
-//! path prefix, and logout by cross-site navigation.
+//! path prefix, logout by cross-site navigation, and clients that never
+//! finish their request head.
 
 use reqwest::StatusCode;
 use reqwest::header::{CONTENT_ENCODING, CONTENT_TYPE, ORIGIN, SET_COOKIE};
@@ -184,7 +185,7 @@ async fn allowed_cross_site_logout_passes(backend: Backend) {
         "bearer logout from another site"
     );
 
-    app.login("ann@example.com", crate::helpers::PASSWORD).await;
+    app.login("ann@example.com", PASSWORD).await;
     let with_cookies = app
         .client
         .get(app.url("/api/auth/logout"))
@@ -208,7 +209,38 @@ async fn allowed_cross_site_logout_passes(backend: Backend) {
     );
 }
 
+/// A client that never finishes its request head loses the connection after
+/// HEADER_READ_TIMEOUT, so such clients cannot pile up; others are served.
+async fn unfinished_request_head_closed(backend: Backend) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    let app = spawn_with_args(backend, &["--header-read-timeout", "1"]).await;
+    let address = app.address.trim_start_matches("http://");
+    let mut stream = tokio::net::TcpStream::connect(address).await.unwrap();
+    stream
+        .write_all(format!("GET /healthz HTTP/1.1\r\nHost: {address}\r\nX-Slow: ").as_bytes())
+        .await
+        .unwrap();
+
+    let mut rest = Vec::new();
+    let closed = tokio::time::timeout(
+        std::time::Duration::from_secs(10),
+        stream.read_to_end(&mut rest),
+    )
+    .await;
+    assert!(
+        closed.is_ok(),
+        "the connection is closed after the header timeout"
+    );
+    assert_eq!(
+        app.get("/healthz").await.status(),
+        StatusCode::OK,
+        "others are served"
+    );
+}
+
 on_both_backends!(
+    unfinished_request_head_closed,
     non_utf8_charset_rejected,
     compressed_body_rejected,
     no_cors_without_origins,
