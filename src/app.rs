@@ -298,7 +298,7 @@ async fn reject_cross_site_cookie_requests(
     // which carries no Origin, so such a request is rejected unless it comes
     // from an allowed origin's script.
     let is_logout = request.uri().path().trim_end_matches('/') == "/api/auth/logout";
-    if is_logout && is_cross_site_fetch(headers) && origin_allowed != Some(true) {
+    if is_logout && is_other_site_fetch(headers) && origin_allowed != Some(true) {
         tracing::warn!(origin = ?origin, "rejected a cross-site request to logout");
         return detail_response(
             StatusCode::FORBIDDEN,
@@ -337,11 +337,13 @@ async fn reject_declared_oversized_body(
 }
 
 /// Tells whether a browser marked the request as coming from another site
-/// (`Sec-Fetch-Site: cross-site`, sent by current browsers).
-fn is_cross_site_fetch(headers: &axum::http::HeaderMap) -> bool {
-    headers
-        .get("sec-fetch-site")
-        .is_some_and(|value| value.as_bytes().eq_ignore_ascii_case(b"cross-site"))
+/// or from another origin of the same site, such as a sibling subdomain
+/// (`Sec-Fetch-Site: cross-site` or `same-site`, sent by current browsers).
+fn is_other_site_fetch(headers: &axum::http::HeaderMap) -> bool {
+    headers.get("sec-fetch-site").is_some_and(|value| {
+        value.as_bytes().eq_ignore_ascii_case(b"cross-site")
+            || value.as_bytes().eq_ignore_ascii_case(b"same-site")
+    })
 }
 
 /// Turns a panic in a handler into the documented 500 body instead of a

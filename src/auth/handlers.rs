@@ -59,7 +59,7 @@ pub async fn register(
     let mut fields = BodyFields::new(body)?;
     let name = fields.required_line("name", NAME);
     let email = fields.required_email("email");
-    let photo = fields.optional_str("photo", PHOTO);
+    let photo = fields.optional_line("photo", PHOTO);
     let password = fields.required_str("password", PASSWORD);
     let password_confirm = fields.required_str(
         "passwordConfirm",

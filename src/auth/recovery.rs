@@ -136,10 +136,9 @@ pub async fn forgot_password(
         let Some(user) = store::find_by_email(&state.db, &email).await? else {
             return Ok(());
         };
-        // An unverified account has not proven that it owns the address.
-        if !user.verified {
-            return Ok(());
-        }
+        // Unverified accounts get a link too: whoever registered the
+        // address first, the mailbox owner can then take the account over
+        // with a reset, which also verifies it.
         let reset = password_reset_email(&state, user.id, &user.name, &user.email)?;
         let now = db::now();
         let expires_at = now + to_chrono(state.settings.tokens.reset_ttl);
@@ -159,7 +158,7 @@ pub async fn forgot_password(
     });
     Ok(Json(json!({
         "status": "success",
-        "message": "If a verified account uses this address, a password reset link is on its way",
+        "message": "If an account uses this address, a password reset link is on its way",
     })))
 }
 

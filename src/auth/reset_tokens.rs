@@ -60,6 +60,8 @@ pub async fn find_live(
 
 /// Consumes a live reset link, sets the user's new password hash, deletes
 /// the user's other links and revokes every session, in one transaction.
+/// The link proves that the user reads the address, so the account also
+/// becomes verified and any pending verification link is spent.
 /// Returns the user, or `None` when the link was used or expired meanwhile.
 pub async fn consume(
     db: &Db,
@@ -81,12 +83,16 @@ pub async fn consume(
         let Some((user_id,)) = consumed else {
             return Ok(None);
         };
-        sqlx::query("UPDATE users SET password = $2, updated_at = $3 WHERE id = $1")
-            .bind(user_id)
-            .bind(password_hash)
-            .bind(now)
-            .execute(&mut *tx)
-            .await?;
+        sqlx::query(
+            "UPDATE users SET password = $2, updated_at = $3, verified = $4, \
+             verification_code = NULL, verification_expires_at = NULL WHERE id = $1",
+        )
+        .bind(user_id)
+        .bind(password_hash)
+        .bind(now)
+        .bind(true)
+        .execute(&mut *tx)
+        .await?;
         sqlx::query("DELETE FROM password_reset_tokens WHERE user_id = $1")
             .bind(user_id)
             .execute(&mut *tx)

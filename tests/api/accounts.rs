@@ -495,6 +495,11 @@ async fn register_name_with_line_break(backend: Backend) {
         let response = app.post_json("/api/auth/register", &body).await;
         assert_validation(response, json!(["body", "name"]), "value_error.str.regex").await;
     }
+    for photo in ["cover.png\n<script>", "a\u{0}b", "tab\tbed.png"] {
+        let body = registration(json!({ "photo": photo }));
+        let response = app.post_json("/api/auth/register", &body).await;
+        assert_validation(response, json!(["body", "photo"]), "value_error.str.regex").await;
+    }
     assert_eq!(user_count(&app).await, 0);
     assert!(app.smtp.received().is_empty());
 }

@@ -156,6 +156,25 @@ async fn cross_site_logout_navigation_rejected(backend: Backend) {
         StatusCode::OK,
         "still logged in"
     );
+    // A sibling subdomain is the same site but another origin.
+    let sibling = app
+        .client
+        .get(app.url("/api/auth/logout"))
+        .header("sec-fetch-site", "same-site")
+        .header("origin", "https://evil.example.com")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        sibling.status(),
+        StatusCode::FORBIDDEN,
+        "logout from a sibling subdomain"
+    );
+    assert_eq!(
+        app.get("/api/users/me").await.status(),
+        StatusCode::OK,
+        "still logged in"
+    );
     let same_site = app
         .client
         .get(app.url("/api/auth/logout"))

@@ -296,17 +296,46 @@ async fn reset_rejects_mismatch_and_invalid(backend: Backend) {
 
 async fn forgot_reveals_nothing(backend: Backend) {
     let app = TestApp::spawn(backend).await;
+    app.signed_in_user("Ann", "ann@example.com").await;
     app.register("Unverified", "new@example.com").await;
     app.smtp.wait_for("new@example.com").await;
+    let verified = forgot(&app, "ann@example.com").await;
     let unverified = forgot(&app, "new@example.com").await;
     let unknown = forgot(&app, "nobody@example.com").await;
+    assert_eq!(verified, unknown);
     assert_eq!(unverified, unknown);
+    assert_eq!(emails_after_settling(&app, "nobody@example.com").await, 0);
+}
+
+/// Someone who registers another person's address first cannot keep the
+/// account: a reset proves the mailbox, replaces the password and verifies
+/// the account.
+async fn reset_claims_unverified_account(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    app.register("Squatter", "carol@example.com").await;
+    let squatter_link = app.verification_link("carol@example.com").await;
+
+    forgot(&app, "carol@example.com").await;
+    let token = reset_token(&app, "carol@example.com", 0).await;
+    let response = reset(&app, &token, NEW_PASSWORD, NEW_PASSWORD).await;
+    assert_eq!(response.status(), StatusCode::OK);
+
     assert_eq!(
-        emails_after_settling(&app, "new@example.com").await,
-        1,
-        "no reset email for an unverified account"
+        app.login("carol@example.com", PASSWORD).await.status(),
+        StatusCode::BAD_REQUEST,
+        "the squatter's password no longer works"
     );
-    assert_eq!(app.smtp.received_for("nobody@example.com").len(), 0);
+    assert_eq!(
+        app.login("carol@example.com", NEW_PASSWORD).await.status(),
+        StatusCode::OK,
+        "the reset verified the account"
+    );
+    let spent = app.client.get(&squatter_link).send().await.unwrap();
+    assert_eq!(
+        spent.status(),
+        StatusCode::FORBIDDEN,
+        "the old verification link is spent"
+    );
 }
 
 async fn reset_link_uses_configured_url(backend: Backend) {
@@ -358,5 +387,6 @@ on_both_backends!(
     reset_rejects_expired_token,
     reset_rejects_mismatch_and_invalid,
     forgot_reveals_nothing,
+    reset_claims_unverified_account,
     reset_link_uses_configured_url,
 );
