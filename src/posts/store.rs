@@ -154,7 +154,9 @@ pub async fn update(
         let mut tx = pool.begin_write().await?;
         let updated = sqlx::query(
             "UPDATE posts SET title = COALESCE($3, title), content = COALESCE($4, content), \
-             category = COALESCE($5, category), image = COALESCE($6, image), updated_at = $7 \
+             category = COALESCE($5, category), image = COALESCE($6, image), \
+             updated_at = CASE WHEN $3 IS NULL AND $4 IS NULL AND $5 IS NULL AND $6 IS NULL \
+             THEN updated_at ELSE $7 END \
              WHERE id = $1 AND user_id = $2",
         )
         .bind(id)

@@ -890,6 +890,7 @@ async fn update_empty_object_keeps_fields(backend: Backend) {
         "category",
         "image",
         "created_at",
+        "updated_at",
         "user",
     ] {
         assert_eq!(updated[field], original[field], "{field}");
