@@ -54,10 +54,11 @@ impl Modify for SecurityAddon {
     }
 }
 
-/// Completes the document built from the routes with what middleware adds
-/// to every route, so it is written once here rather than on each handler,
-/// and gives each method of a handler that serves two methods its own
-/// operation id, which OpenAPI requires to be unique.
+/// Completes the document built from the routes with the errors that
+/// middleware and the JSON body reader produce on many routes, written once
+/// here rather than on each handler. Also gives each method of a handler
+/// that serves two methods its own operation id, which OpenAPI requires to
+/// be unique.
 pub fn complete(openapi: &mut utoipa::openapi::OpenApi) {
     let mut id_counts: HashMap<String, usize> = HashMap::new();
     for item in openapi.paths.paths.values_mut() {
@@ -82,6 +83,17 @@ pub fn complete(openapi: &mut utoipa::openapi::OpenApi) {
             );
             if operation.request_body.is_some() {
                 add_error(operation, "413", "The body is larger than 2 MiB");
+                add_error(
+                    operation,
+                    "415",
+                    "The body is not JSON: Content-Type, charset or encoding",
+                );
+                add_response(
+                    operation,
+                    "422",
+                    "A field is missing or invalid",
+                    "ValidationErrorBody",
+                );
             }
             if method != "get" || is_logout {
                 add_error(
@@ -109,6 +121,12 @@ fn operations(item: &mut PathItem) -> impl Iterator<Item = (&'static str, &mut O
 /// Documents an `ErrorBody` response, or adds the case to the description of
 /// the response that the operation already documents for `status`.
 fn add_error(operation: &mut Operation, status: &str, description: &str) {
+    add_response(operation, status, description, "ErrorBody");
+}
+
+/// Documents a JSON response with the body schema `schema`, or adds the case
+/// to the description of the response already documented for `status`.
+fn add_response(operation: &mut Operation, status: &str, description: &str, schema: &str) {
     match operation.responses.responses.get_mut(status) {
         Some(RefOr::T(response)) => {
             response.description = format!("{}; or: {description}", response.description);
@@ -120,7 +138,7 @@ fn add_error(operation: &mut Operation, status: &str, description: &str) {
                 .content(
                     "application/json",
                     ContentBuilder::new()
-                        .schema(Some(Ref::from_schema_name("ErrorBody")))
+                        .schema(Some(Ref::from_schema_name(schema)))
                         .build(),
                 )
                 .build();

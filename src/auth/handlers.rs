@@ -46,8 +46,6 @@ const CANNOT_REFRESH: &str = "Could not refresh access token";
         (status = 201, description = "Account created; the verification email is queued", body = crate::docs::StatusMessage),
         (status = 400, description = "Passwords do not match", body = crate::docs::ErrorBody),
         (status = 409, description = "Account already exist", body = crate::docs::ErrorBody),
-        (status = 415, description = "Content-Type is not JSON", body = crate::docs::ErrorBody),
-        (status = 422, description = "Invalid field", body = crate::docs::ValidationErrorBody),
         (status = 429, description = "Too many requests; see Retry-After", body = crate::docs::ErrorBody),
     )
 )]
@@ -164,8 +162,6 @@ pub async fn verify_email(
         (status = 200, description = "Logged in; sets the access_token, refresh_token and logged_in cookies", body = crate::docs::LoginResponse),
         (status = 400, description = "Incorrect Email or Password", body = crate::docs::ErrorBody),
         (status = 401, description = "Please verify your email address", body = crate::docs::ErrorBody),
-        (status = 415, description = "Content-Type is not JSON", body = crate::docs::ErrorBody),
-        (status = 422, description = "Invalid field", body = crate::docs::ValidationErrorBody),
         (status = 429, description = "Too many requests; see Retry-After", body = crate::docs::ErrorBody),
     )
 )]

@@ -69,8 +69,6 @@ fn run_after_response(
     request_body = crate::docs::EmailRequest,
     responses(
         (status = 200, description = "The same answer for every address", body = crate::docs::StatusMessage),
-        (status = 415, description = "Content-Type is not JSON", body = crate::docs::ErrorBody),
-        (status = 422, description = "Invalid field", body = crate::docs::ValidationErrorBody),
         (status = 429, description = "Too many requests; see Retry-After", body = crate::docs::ErrorBody),
     )
 )]
@@ -120,8 +118,6 @@ pub async fn resend_verification(
     request_body = crate::docs::EmailRequest,
     responses(
         (status = 200, description = "The same answer for every address", body = crate::docs::StatusMessage),
-        (status = 415, description = "Content-Type is not JSON", body = crate::docs::ErrorBody),
-        (status = 422, description = "Invalid field", body = crate::docs::ValidationErrorBody),
         (status = 429, description = "Too many requests; see Retry-After", body = crate::docs::ErrorBody),
     )
 )]
@@ -171,8 +167,6 @@ pub async fn forgot_password(
         (status = 200, description = "Password changed; every session revoked", body = crate::docs::StatusMessage),
         (status = 400, description = "Passwords do not match", body = crate::docs::ErrorBody),
         (status = 403, description = "Invalid or expired reset link", body = crate::docs::ErrorBody),
-        (status = 415, description = "Content-Type is not JSON", body = crate::docs::ErrorBody),
-        (status = 422, description = "Invalid field", body = crate::docs::ValidationErrorBody),
     )
 )]
 pub async fn reset_password(

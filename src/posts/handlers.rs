@@ -145,8 +145,6 @@ pub async fn list(
     responses(
         (status = 201, description = "Post created", body = PostResponse),
         (status = 401, description = "Missing, invalid or revoked token, or the user is gone or unverified", body = crate::docs::ErrorBody),
-        (status = 415, description = "Content-Type is not JSON", body = crate::docs::ErrorBody),
-        (status = 422, description = "Invalid field", body = crate::docs::ValidationErrorBody),
     )
 )]
 pub async fn create(
@@ -213,8 +211,6 @@ pub async fn read(
         (status = 401, description = "Missing, invalid or revoked token, or the user is gone or unverified", body = crate::docs::ErrorBody),
         (status = 403, description = "You are not allowed to perform this action", body = crate::docs::ErrorBody),
         (status = 404, description = "No post with this id", body = crate::docs::ErrorBody),
-        (status = 415, description = "Content-Type is not JSON", body = crate::docs::ErrorBody),
-        (status = 422, description = "Invalid field", body = crate::docs::ValidationErrorBody),
     )
 )]
 pub async fn update(
