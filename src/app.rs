@@ -224,7 +224,7 @@ fn trim_trailing_slash(mut request: axum::extract::Request) -> axum::extract::Re
     request
 }
 
-/// Every documented route, and the OpenAPI document built from the same
+/// Builds every documented route and the OpenAPI document from the same
 /// registrations, so the two cannot drift apart.
 pub fn api_routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::with_openapi(ApiDoc::openapi())
@@ -319,7 +319,7 @@ async fn reject_cross_site_cookie_requests(
     )
 }
 
-/// Answers 413 at once when `Content-Length` announces a body over the limit,
+/// Rejects with 413 at once when `Content-Length` announces a body over the limit,
 /// instead of waiting for a body that may never come in full.
 async fn reject_declared_oversized_body(
     request: axum::extract::Request,

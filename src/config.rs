@@ -816,7 +816,7 @@ fn parse_trusted_proxies(raw: &str) -> Result<Vec<IpNet>, ConfigError> {
 }
 
 /// Parses a positive number of seconds, fractions allowed.
-/// The longest duration any setting accepts. Longer values make no sense
+/// The maximum duration that any setting accepts. Longer values make no sense
 /// for a token, a lease or a timeout, and would overflow date arithmetic.
 pub const MAX_DURATION: Duration = Duration::from_secs(365 * 24 * 3600);
 

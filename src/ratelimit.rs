@@ -215,8 +215,8 @@ fn client_ip(peer: IpAddr, headers: &axum::http::HeaderMap, trusted: &[IpNet]) -
         .collect();
     let mut nearest = peer;
     for entry in entries.iter().rev() {
-        // Whatever stands left of an entry that does not parse came from
-        // the client, so the nearest trusted hop is all that is known.
+        // Every entry left of one that does not parse may come from the
+        // client, so the nearest trusted hop is the last reliable address.
         let Some(ip) = parse_forwarded_entry(entry) else {
             return nearest;
         };

@@ -69,8 +69,8 @@ pub async fn serve<S>(
             .into_owned();
         let connection = graceful.watch(connection);
         tokio::spawn(async move {
-            // Clients that go away or send garbage end here; hyper has
-            // already answered what it could, so there is nothing to do.
+            // Clients that disconnect or send garbage end here. hyper has
+            // already sent any error response it could, so only a debug line remains.
             if let Err(error) = connection.await {
                 tracing::debug!(%error, %remote, "connection closed with an error");
             }

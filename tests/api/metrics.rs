@@ -14,7 +14,7 @@ async fn scrape(app: &TestApp) -> String {
     response.text().await.unwrap()
 }
 
-/// The value of the series `name` whose labels include every `key="value"`
+/// Returns the value of the series `name` whose labels include every `key="value"`
 /// in `labels`; zero when there is no such series yet.
 fn value(text: &str, name: &str, labels: &[(&str, &str)]) -> f64 {
     text.lines()

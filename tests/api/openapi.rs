@@ -71,7 +71,7 @@ async fn document_matches_routes(backend: Backend) {
         "documented operations differ from the contract's routes"
     );
 
-    // Every documented operation is routed: the answer is never the
+    // Every documented operation is routed: the response is never the
     // router's own 404 or 405.
     for (method, path) in &documented {
         let concrete = path
@@ -154,7 +154,7 @@ async fn document_describes_errors(backend: Backend) {
         "cross-site logout 403: {logout}"
     );
 
-    // A 422's `loc` holds names and list indexes.
+    // A 422's `loc` contains names and list indexes.
     let loc_items = &document["components"]["schemas"]["FieldError"]["properties"]["loc"]["items"];
     let loc_items = match loc_items["$ref"].as_str() {
         Some(reference) => {
@@ -213,7 +213,7 @@ const FIND_IN_AUTH_DIALOG: &str = r#"
     return section ? section.querySelector(selector) : null;
 "#;
 
-/// Opens `/docs` in headless Chromium as a user would: sees the routes,
+/// Opens `/docs` in headless Chromium as a user would: checks the routes,
 /// authorizes with a bearer token, and calls `/api/users/me` with "Try it
 /// out". Host lookups other than 127.0.0.1 fail in that browser, so the
 /// page works only if everything it needs comes from postgate.
