@@ -137,19 +137,16 @@ impl Application {
             wake: self.state.email_wake.clone(),
         };
         let worker = tokio::spawn(worker.run(worker_stopped));
-        let header_read_timeout = self.state.settings.header_read_timeout;
-        let drain_timeout = self.state.settings.request_timeout + Duration::from_secs(5);
+        let settings = &self.state.settings;
+        let timeouts = crate::server::Timeouts {
+            header_read: settings.header_read_timeout,
+            write_stall: settings.request_timeout,
+            drain: settings.request_timeout + Duration::from_secs(5),
+        };
         let router = router(self.state);
         let app = tower::util::MapRequestLayer::new(trim_trailing_slash).layer(router);
         tracing::info!(%addr, "postgate listening");
-        crate::server::serve(
-            self.listener,
-            app,
-            header_read_timeout,
-            drain_timeout,
-            shutdown,
-        )
-        .await;
+        crate::server::serve(self.listener, app, timeouts, shutdown).await;
         // The worker finishes the emails it already claimed; the rest stay
         // queued for the next start or another instance.
         let _ = stop_worker.send(true);

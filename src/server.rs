@@ -1,37 +1,52 @@
 //! The HTTP accept loop. It replaces `axum::serve` because that offers no
-//! header read timeout: without one, clients that open connections and
-//! never finish their request head hold a file descriptor each, for ever,
-//! until the server can accept no one else.
+//! header read timeout and no write timeout: without them, clients that
+//! never finish their request head, or never read their response, hold a
+//! connection (and the response in memory) for ever, until the server can
+//! accept no one else. Only HTTP/1.1 is served: the TLS proxy in front
+//! speaks it, and HTTP/2 over plain TCP would need timeouts of its own.
 
 use std::convert::Infallible;
 use std::future::Future;
+use std::io;
 use std::net::SocketAddr;
+use std::pin::Pin;
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use axum::extract::ConnectInfo;
 use axum::response::Response;
 use hyper::body::Incoming;
-use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
-use hyper_util::server::conn::auto::Builder;
+use hyper::server::conn::http1;
+use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
 use hyper_util::service::TowerToHyperService;
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpListener;
+use tokio::time::Sleep;
 use tower::Service;
 
 /// Pause after a failed accept, such as one for lack of file descriptors,
 /// so that the loop does not spin while the condition lasts.
 const ACCEPT_ERROR_PAUSE: Duration = Duration::from_millis(100);
 
+/// Connection timeouts of the accept loop.
+#[derive(Clone, Copy, Debug)]
+pub struct Timeouts {
+    /// Time for a client to deliver a complete request head; this also ends
+    /// idle keep-alive connections and connections that send nothing.
+    pub header_read: Duration,
+    /// Time a response write may stall because the client reads nothing.
+    pub write_stall: Duration,
+    /// Time that open connections get to finish after the shutdown signal.
+    pub drain: Duration,
+}
+
 /// Serves `app` on `listener` until `shutdown` completes, then waits up to
-/// `drain_timeout` for the open connections to finish their requests.
-/// A connection that does not deliver a complete request head within
-/// `header_read_timeout` is closed; this also ends idle keep-alive
-/// connections after that time.
+/// `timeouts.drain` for the open connections to finish their requests.
 pub async fn serve<S>(
     listener: TcpListener,
     app: S,
-    header_read_timeout: Duration,
-    drain_timeout: Duration,
+    timeouts: Timeouts,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) where
     S: Service<axum::extract::Request, Response = Response, Error = Infallible>
@@ -40,11 +55,10 @@ pub async fn serve<S>(
         + 'static,
     S::Future: Send + 'static,
 {
-    let mut builder = Builder::new(TokioExecutor::new());
+    let mut builder = http1::Builder::new();
     builder
-        .http1()
         .timer(TokioTimer::new())
-        .header_read_timeout(header_read_timeout);
+        .header_read_timeout(timeouts.header_read);
     let graceful = GracefulShutdown::new();
     tokio::pin!(shutdown);
 
@@ -64,9 +78,9 @@ pub async fn serve<S>(
             tracing::debug!(%error, %remote, "failed to set TCP_NODELAY");
         }
         let service = connection_service(app.clone(), remote);
-        let connection = builder
-            .serve_connection_with_upgrades(TokioIo::new(stream), TowerToHyperService::new(service))
-            .into_owned();
+        let stream = WriteTimeout::new(stream, timeouts.write_stall);
+        let connection =
+            builder.serve_connection(TokioIo::new(stream), TowerToHyperService::new(service));
         let connection = graceful.watch(connection);
         tokio::spawn(async move {
             // Clients that disconnect or send garbage end here. hyper has
@@ -78,12 +92,12 @@ pub async fn serve<S>(
     }
 
     drop(listener);
-    if tokio::time::timeout(drain_timeout, graceful.shutdown())
+    if tokio::time::timeout(timeouts.drain, graceful.shutdown())
         .await
         .is_err()
     {
         tracing::warn!(
-            timeout_seconds = drain_timeout.as_secs(),
+            timeout_seconds = timeouts.drain.as_secs(),
             "closed connections that were still open after the drain timeout"
         );
     }
@@ -104,4 +118,99 @@ where
         request.extensions_mut().insert(ConnectInfo(remote));
         request
     })
+}
+
+/// A stream whose writes fail with `TimedOut` once one has waited longer than
+/// `timeout` for the client to make room, so a client that stops reading
+/// cannot keep its connection and its buffered response for ever.
+struct WriteTimeout<T> {
+    inner: T,
+    timeout: Duration,
+    stalled: Option<Pin<Box<Sleep>>>,
+}
+
+impl<T> WriteTimeout<T> {
+    fn new(inner: T, timeout: Duration) -> Self {
+        Self {
+            inner,
+            timeout,
+            stalled: None,
+        }
+    }
+
+    /// Tracks a write that returned `Pending`: the first one arms the timer,
+    /// and the timer firing turns the stall into an error.
+    fn poll_stall<R>(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<R>> {
+        let timeout = self.timeout;
+        let timer = self
+            .stalled
+            .get_or_insert_with(|| Box::pin(tokio::time::sleep(timeout)));
+        match timer.as_mut().poll(cx) {
+            Poll::Ready(()) => Poll::Ready(Err(io::Error::new(
+                io::ErrorKind::TimedOut,
+                "the client stopped reading the response",
+            ))),
+            Poll::Pending => Poll::Pending,
+        }
+    }
+
+    fn progress<R>(
+        &mut self,
+        result: Poll<io::Result<R>>,
+        cx: &mut Context<'_>,
+    ) -> Poll<io::Result<R>> {
+        match result {
+            Poll::Pending => self.poll_stall(cx),
+            ready => {
+                self.stalled = None;
+                ready
+            }
+        }
+    }
+}
+
+impl<T: AsyncRead + Unpin> AsyncRead for WriteTimeout<T> {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().inner).poll_read(cx, buf)
+    }
+}
+
+impl<T: AsyncWrite + Unpin> AsyncWrite for WriteTimeout<T> {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        let this = self.get_mut();
+        let result = Pin::new(&mut this.inner).poll_write(cx, buf);
+        this.progress(result, cx)
+    }
+
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        let this = self.get_mut();
+        let result = Pin::new(&mut this.inner).poll_write_vectored(cx, bufs);
+        this.progress(result, cx)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.inner.is_write_vectored()
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        let this = self.get_mut();
+        let result = Pin::new(&mut this.inner).poll_flush(cx);
+        this.progress(result, cx)
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().inner).poll_shutdown(cx)
+    }
 }

@@ -241,16 +241,31 @@ async fn unfinished_request_head_closed(backend: Backend) {
         .await
         .unwrap();
 
-    let mut rest = Vec::new();
-    let closed = tokio::time::timeout(
-        std::time::Duration::from_secs(10),
-        stream.read_to_end(&mut rest),
-    )
-    .await;
-    assert!(
-        closed.is_ok(),
-        "the connection is closed after the header timeout"
-    );
+    // A connection that sends nothing at all, and one that opens with the
+    // HTTP/2 preface, which is not served, are closed the same way.
+    let mut silent = tokio::net::TcpStream::connect(address).await.unwrap();
+    let mut http2 = tokio::net::TcpStream::connect(address).await.unwrap();
+    http2
+        .write_all(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n")
+        .await
+        .unwrap();
+
+    for (name, connection) in [
+        ("partial head", &mut stream),
+        ("silent", &mut silent),
+        ("HTTP/2", &mut http2),
+    ] {
+        let mut rest = Vec::new();
+        let closed = tokio::time::timeout(
+            std::time::Duration::from_secs(10),
+            connection.read_to_end(&mut rest),
+        )
+        .await;
+        assert!(
+            closed.is_ok(),
+            "the {name} connection is closed after the header timeout"
+        );
+    }
     assert_eq!(
         app.get("/healthz").await.status(),
         StatusCode::OK,
@@ -258,8 +273,63 @@ async fn unfinished_request_head_closed(backend: Backend) {
     );
 }
 
+/// A client that requests a large response and never reads it loses the
+/// connection once the server's writes have stalled for REQUEST_TIMEOUT, so
+/// it cannot hold the buffered response in memory for ever.
+async fn stalled_reader_disconnected(backend: Backend) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    let app = spawn_with_args(backend, &["--request-timeout", "2"]).await;
+    let token = app.signed_in_user("Ann", "ann@example.com").await;
+    let content = "x".repeat(100_000);
+    for index in 0..90 {
+        let body = json!({ "title": format!("Post {index}"), "content": content, "category": "c", "image": "i" });
+        let response = app
+            .bare_client()
+            .post(app.url("/api/posts"))
+            .bearer_auth(&token)
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::CREATED);
+    }
+    let full = app
+        .get_with_token("/api/posts?limit=100", &token)
+        .await
+        .bytes()
+        .await
+        .unwrap()
+        .len();
+
+    let address = app.address.trim_start_matches("http://").parse().unwrap();
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.set_recv_buffer_size(4096).unwrap();
+    let mut stream = socket.connect(address).await.unwrap();
+    let request = format!(
+        "GET /api/posts?limit=100 HTTP/1.1\r\nHost: {address}\r\nAuthorization: Bearer {token}\r\n\r\n"
+    );
+    stream.write_all(request.as_bytes()).await.unwrap();
+    // Long enough for the server's writes to stall and time out.
+    tokio::time::sleep(std::time::Duration::from_secs(5)).await;
+
+    let mut received = Vec::new();
+    let outcome = tokio::time::timeout(
+        std::time::Duration::from_secs(30),
+        stream.read_to_end(&mut received),
+    )
+    .await;
+    assert!(outcome.is_ok(), "the connection ends");
+    assert!(
+        received.len() < full,
+        "the server gave up before sending all {full} bytes, got {}",
+        received.len()
+    );
+}
+
 on_both_backends!(
     unfinished_request_head_closed,
+    stalled_reader_disconnected,
     non_utf8_charset_rejected,
     compressed_body_rejected,
     no_cors_without_origins,
