@@ -758,10 +758,16 @@ impl ConfigArgs {
                 (Some(user), None) => Some((user.clone(), Secret::default())),
                 _ => None,
             };
+            // Opportunistic STARTTLS would send the credentials in plain text
+            // to a server, or an attacker in between, that offers no STARTTLS.
+            let tls = match self.email_tls {
+                EmailTls::Opportunistic if credentials.is_some() => EmailTls::Starttls,
+                other => other,
+            };
             EmailTransportSettings::Smtp {
                 host: host.clone(),
                 port: self.email_port,
-                tls: self.email_tls,
+                tls,
                 credentials,
                 timeout,
             }

@@ -7,6 +7,7 @@ pub mod worker;
 
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::Context;
 use lettre::address::{Address, Envelope};
@@ -24,6 +25,9 @@ enum Transport {
     Files(AsyncFileTransport<Tokio1Executor>),
 }
 
+/// Time allowed to write one `.eml` file in the development mode.
+const FILE_WRITE_TIMEOUT: Duration = Duration::from_secs(30);
+
 /// Sends the server's emails through the configured transport.
 #[derive(Clone)]
 pub struct Mailer {
@@ -32,6 +36,10 @@ pub struct Mailer {
     templates: Arc<Templates>,
     /// Folder of the `.eml` files in file mode, or `None` when sending over SMTP.
     pub outbox_dir: Option<PathBuf>,
+    /// Limit on one whole SMTP delivery. lettre's own timeout covers only the
+    /// TCP connect, so a server that accepts and then stays silent would
+    /// otherwise hold the worker for ever.
+    delivery_timeout: Duration,
 }
 
 /// The parts of a rendered email.
@@ -89,11 +97,17 @@ impl Mailer {
                 )
             }
         };
+        let delivery_timeout = match &settings.transport {
+            EmailTransportSettings::Smtp { timeout, .. }
+            | EmailTransportSettings::SmtpUrl { timeout, .. } => *timeout,
+            EmailTransportSettings::Files { .. } => FILE_WRITE_TIMEOUT,
+        };
         Ok(Self {
             transport,
             from: settings.from.clone(),
             templates: Arc::new(Templates::load(settings.templates_dir.as_deref())?),
             outbox_dir,
+            delivery_timeout,
         })
     }
 
@@ -119,17 +133,27 @@ impl Mailer {
             .with_context(|| format!("invalid recipient address {recipient:?}"))?;
         let envelope = Envelope::new(Some(self.from.email.clone()), vec![to])
             .context("failed to build the SMTP envelope")?;
-        match &self.transport {
-            Transport::Smtp(smtp) => smtp
-                .send_raw(&envelope, message)
-                .await
-                .map(|_| ())
-                .context("SMTP delivery failed"),
-            Transport::Files(files) => files
-                .send_raw(&envelope, message)
-                .await
-                .map(|_| ())
-                .context("writing the .eml file failed"),
-        }
+        let delivery = async {
+            match &self.transport {
+                Transport::Smtp(smtp) => smtp
+                    .send_raw(&envelope, message)
+                    .await
+                    .map(|_| ())
+                    .context("SMTP delivery failed"),
+                Transport::Files(files) => files
+                    .send_raw(&envelope, message)
+                    .await
+                    .map(|_| ())
+                    .context("writing the .eml file failed"),
+            }
+        };
+        tokio::time::timeout(self.delivery_timeout, delivery)
+            .await
+            .map_err(|_| {
+                anyhow::anyhow!(
+                    "delivery timed out after {} seconds (EMAIL_TIMEOUT)",
+                    self.delivery_timeout.as_secs_f64()
+                )
+            })?
     }
 }

@@ -345,6 +345,9 @@ pub struct SmtpSink {
     reject_recipients: Arc<AtomicBool>,
     /// Number of `RCPT TO` commands seen, accepted or not.
     recipient_attempts: Arc<AtomicUsize>,
+    /// Number of `AUTH` commands seen. The sink offers AUTH but no STARTTLS,
+    /// so any AUTH it sees came over plain text.
+    auth_attempts: Arc<AtomicUsize>,
 }
 
 impl SmtpSink {
@@ -364,6 +367,7 @@ impl SmtpSink {
             arrived: Arc::default(),
             reject_recipients: Arc::default(),
             recipient_attempts: Arc::default(),
+            auth_attempts: Arc::default(),
         };
         let accepting = sink.clone();
         tokio::spawn(async move {
@@ -391,7 +395,14 @@ impl SmtpSink {
             let command = line.trim_end().to_ascii_uppercase();
             if command.starts_with("EHLO") {
                 write
-                    .write_all(b"250-sink.test\r\n250-8BITMIME\r\n250 SMTPUTF8\r\n")
+                    .write_all(
+                        b"250-sink.test\r\n250-8BITMIME\r\n250-AUTH PLAIN\r\n250 SMTPUTF8\r\n",
+                    )
+                    .await?;
+            } else if command.starts_with("AUTH") {
+                self.auth_attempts.fetch_add(1, Ordering::SeqCst);
+                write
+                    .write_all(b"235 2.7.0 Authentication successful\r\n")
                     .await?;
             } else if command.starts_with("HELO")
                 || command.starts_with("MAIL FROM")
@@ -479,6 +490,10 @@ impl SmtpSink {
     }
 
     /// Number of `RCPT TO` commands seen so far.
+    pub fn auth_attempts(&self) -> usize {
+        self.auth_attempts.load(Ordering::SeqCst)
+    }
+
     pub fn recipient_attempts(&self) -> usize {
         self.recipient_attempts.load(Ordering::SeqCst)
     }

@@ -259,6 +259,12 @@ async fn registration_answers_while_smtp_hangs(backend: Backend) {
         backend,
         Options {
             smtp_port: Some(port),
+            args: vec![
+                "--email-timeout".into(),
+                "1".into(),
+                "--email-max-attempts".into(),
+                "2".into(),
+            ],
             ..Options::default()
         },
     )
@@ -271,6 +277,56 @@ async fn registration_answers_while_smtp_hangs(backend: Backend) {
         started.elapsed() < Duration::from_secs(3),
         "registration did not wait for SMTP"
     );
+
+    // EMAIL_TIMEOUT bounds the whole delivery, not only the connect, so the
+    // silent server costs each attempt one second and the email fails.
+    wait_until(15, "the email marked failed", || async {
+        outbox_rows(&app)
+            .await
+            .first()
+            .is_some_and(|(status, _)| status == "failed")
+    })
+    .await;
+    assert_eq!(outbox_rows(&app).await, vec![("failed".to_owned(), 2)]);
+}
+
+/// With credentials, the default opportunistic TLS becomes required
+/// STARTTLS: a server that offers no STARTTLS never sees the password.
+async fn credentials_require_starttls(backend: Backend) {
+    let options = Options {
+        args: vec![
+            "--email-tls".into(),
+            "opportunistic".into(),
+            "--email-username".into(),
+            "mailer".into(),
+            "--email-password".into(),
+            "smtp-secret".into(),
+            "--email-max-attempts".into(),
+            "1".into(),
+        ],
+        ..Options::default()
+    };
+    let app = TestApp::spawn_with(backend, options).await;
+    assert_eq!(
+        app.register("Ann", "ann@example.com").await.status(),
+        StatusCode::CREATED
+    );
+    wait_until(15, "the email marked failed", || async {
+        outbox_rows(&app)
+            .await
+            .first()
+            .is_some_and(|(status, _)| status == "failed")
+    })
+    .await;
+    assert_eq!(
+        app.smtp.auth_attempts(),
+        0,
+        "no password went over plain text"
+    );
+    assert!(
+        app.smtp.received().is_empty(),
+        "nothing was sent without TLS"
+    );
 }
 
 on_both_backends!(
@@ -280,4 +336,5 @@ on_both_backends!(
     two_instances_deliver_once,
     sent_email_drops_its_link,
     registration_answers_while_smtp_hangs,
+    credentials_require_starttls,
 );
