@@ -575,12 +575,23 @@ impl ConfigArgs {
                 format!("{raw:?} must not have a query or fragment"),
             ));
         }
+        // Every email link starts with this URL, so credentials in it would
+        // go to every recipient.
+        if !url.username().is_empty() || url.password().is_some() {
+            return Err(invalid(
+                "PUBLIC_URL",
+                "must not contain a user name or password",
+            ));
+        }
         Ok(url.as_str().trim_end_matches('/').to_owned())
     }
 
     fn database(&self) -> Result<DatabaseSettings, ConfigError> {
-        if self.database_max_connections == 0 {
-            return Err(invalid("DATABASE_MAX_CONNECTIONS", "must be at least 1"));
+        if !(1..=MAX_DATABASE_CONNECTIONS).contains(&self.database_max_connections) {
+            return Err(invalid(
+                "DATABASE_MAX_CONNECTIONS",
+                format!("must be from 1 to {MAX_DATABASE_CONNECTIONS}"),
+            ));
         }
         let url = match (&self.database_url, &self.postgres_hostname) {
             (Some(url), _) => url.expose().to_owned(),
@@ -786,6 +797,24 @@ impl ConfigArgs {
             lease: seconds("EMAIL_LEASE", self.email_lease)?,
             poll_interval: seconds("EMAIL_POLL_INTERVAL", self.email_poll_interval)?,
         };
+        if outbox.poll_interval < MIN_POLL_INTERVAL {
+            return Err(invalid(
+                "EMAIL_POLL_INTERVAL",
+                format!(
+                    "must be at least {} seconds",
+                    MIN_POLL_INTERVAL.as_secs_f64()
+                ),
+            ));
+        }
+        // A batch is sent in parallel, each email within the timeout, so a
+        // shorter lease would let another instance take over emails that are
+        // still being sent and deliver them twice.
+        if outbox.lease <= timeout {
+            return Err(invalid(
+                "EMAIL_LEASE",
+                "must be longer than EMAIL_TIMEOUT; keep it well above",
+            ));
+        }
         if let Some(dir) = &self.email_templates_dir
             && !dir.is_dir()
         {
@@ -822,6 +851,13 @@ fn parse_trusted_proxies(raw: &str) -> Result<Vec<IpNet>, ConfigError> {
 }
 
 /// Parses a positive number of seconds, fractions allowed.
+/// The largest pool the server accepts; far above what a PostgreSQL server
+/// allows by default (100 connections), and small enough to allocate.
+const MAX_DATABASE_CONNECTIONS: u32 = 10_000;
+
+/// The shortest outbox poll interval: shorter ones only burn CPU on queries.
+const MIN_POLL_INTERVAL: Duration = Duration::from_millis(50);
+
 /// The maximum duration that any setting accepts. Longer values make no sense
 /// for a token, a lease or a timeout, and would overflow date arithmetic.
 pub const MAX_DURATION: Duration = Duration::from_secs(365 * 24 * 3600);
@@ -877,6 +913,12 @@ fn decode_base64_pem(name: &'static str, value: &str) -> Result<String, ConfigEr
 fn parse_origins(raw: &str) -> Result<Vec<HeaderValue>, ConfigError> {
     let mut origins = Vec::new();
     for origin in raw.split(',').map(str::trim).filter(|o| !o.is_empty()) {
+        if origin.contains('*') {
+            return Err(invalid(
+                "CLIENT_ORIGIN",
+                format!("{origin:?}: wildcards are not supported; list each origin"),
+            ));
+        }
         let url = Url::parse(origin)
             .map_err(|e| invalid("CLIENT_ORIGIN", format!("{origin:?} is not a URL: {e}")))?;
         if !matches!(url.scheme(), "http" | "https") || url.host().is_none() {

@@ -81,8 +81,9 @@ pub fn complete(openapi: &mut utoipa::openapi::OpenApi) {
                 "408",
                 "The request ran longer than REQUEST_TIMEOUT",
             );
+            // The Content-Length check runs before routing, on every route.
+            add_error(operation, "413", "The body is larger than 2 MiB");
             if operation.request_body.is_some() {
-                add_error(operation, "413", "The body is larger than 2 MiB");
                 add_error(
                     operation,
                     "415",
@@ -191,12 +192,17 @@ pub struct FieldErrorSchema {
 #[schema(example = json!({"name": "Ann Author", "email": "ann@example.com", "password": "correct-horse-1", "passwordConfirm": "correct-horse-1"}))]
 pub struct RegisterRequest {
     /// 1 to 100 characters, one line.
+    #[schema(min_length = 1, max_length = 100)]
     pub name: String,
     /// At most 254 characters; stored trimmed and lower-cased.
+    #[schema(max_length = 254)]
     pub email: String,
-    /// Defaults to `default.png`; at most 2048 characters.
+    /// Defaults to `default.png`; 1 to 2048 characters, one line. May be
+    /// left out, but not `null`.
+    #[schema(nullable = false, min_length = 1, max_length = 2048)]
     pub photo: Option<String>,
     /// 8 to 128 characters.
+    #[schema(min_length = 8, max_length = 128)]
     pub password: String,
     #[schema(rename = "passwordConfirm")]
     pub password_confirm: String,
@@ -220,6 +226,7 @@ pub struct ResetPasswordRequest {
     /// The token from the reset link.
     pub token: String,
     /// 8 to 128 characters.
+    #[schema(min_length = 8, max_length = 128)]
     pub password: String,
     #[schema(rename = "passwordConfirm")]
     pub password_confirm: String,
@@ -229,12 +236,16 @@ pub struct ResetPasswordRequest {
 #[schema(example = json!({"title": "Hello, world", "content": "First post.", "category": "news", "image": "cover.png"}))]
 pub struct CreatePostRequest {
     /// 1 to 255 characters, one line.
+    #[schema(min_length = 1, max_length = 255)]
     pub title: String,
     /// 1 to 100,000 characters.
+    #[schema(min_length = 1, max_length = 100_000)]
     pub content: String,
     /// 1 to 100 characters, one line.
+    #[schema(min_length = 1, max_length = 100)]
     pub category: String,
     /// 1 to 2048 characters, one line.
+    #[schema(min_length = 1, max_length = 2048)]
     pub image: String,
 }
 
@@ -242,9 +253,13 @@ pub struct CreatePostRequest {
 #[derive(ToSchema)]
 #[schema(example = json!({"title": "Hello again"}))]
 pub struct UpdatePostRequest {
+    #[schema(nullable = false, min_length = 1, max_length = 255)]
     pub title: Option<String>,
+    #[schema(nullable = false, min_length = 1, max_length = 100_000)]
     pub content: Option<String>,
+    #[schema(nullable = false, min_length = 1, max_length = 100)]
     pub category: Option<String>,
+    #[schema(nullable = false, min_length = 1, max_length = 2048)]
     pub image: Option<String>,
 }
 

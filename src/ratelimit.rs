@@ -34,7 +34,8 @@ impl FromStr for Limit {
         let (count, duration) = raw.trim().split_once('/').ok_or_else(invalid)?;
         let count: u32 = count.trim().parse().map_err(|_| invalid())?;
         let duration = duration.trim();
-        let unit_at = duration.len().checked_sub(1).ok_or_else(invalid)?;
+        // The unit is the last character, which need not be ASCII in bad input.
+        let (unit_at, _) = duration.char_indices().last().ok_or_else(invalid)?;
         let (amount, unit) = duration.split_at(unit_at);
         let amount: u64 = if amount.is_empty() {
             1

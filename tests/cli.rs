@@ -25,7 +25,11 @@ fn run_failing(env: &[(&str, &str)]) -> String {
         .envs(env.iter().copied())
         .output()
         .expect("binary runs");
-    assert!(!output.status.success(), "start with {env:?} should fail");
+    assert_eq!(
+        output.status.code(),
+        Some(2),
+        "start with {env:?} fails as invalid settings, not as a crash"
+    );
     String::from_utf8_lossy(&output.stderr).into_owned()
 }
 
@@ -84,6 +88,26 @@ fn invalid_settings_are_named() {
         (&[("EMAIL_RETRY_MAX", "inf")], "EMAIL_RETRY_MAX"),
         (&[("EMAIL_TIMEOUT", "99999999999")], "EMAIL_TIMEOUT"),
         (&[("REQUEST_TIMEOUT", "99999999999")], "REQUEST_TIMEOUT"),
+        // A unit that is not ASCII must not split a character.
+        (&[("RATE_LIMIT_LOGIN_IP", "10/5é")], "RATE_LIMIT_LOGIN_IP"),
+        (&[("RATE_LIMIT_EMAIL_IP", "5/1ч")], "RATE_LIMIT_EMAIL_IP"),
+        (
+            &[("DATABASE_MAX_CONNECTIONS", "4294967295")],
+            "DATABASE_MAX_CONNECTIONS",
+        ),
+        (&[("EMAIL_POLL_INTERVAL", "1e-9")], "EMAIL_POLL_INTERVAL"),
+        (
+            &[("EMAIL_LEASE", "5"), ("EMAIL_TIMEOUT", "10")],
+            "EMAIL_LEASE",
+        ),
+        (
+            &[("PUBLIC_URL", "http://user:pw@example.com")],
+            "PUBLIC_URL",
+        ),
+        (
+            &[("CLIENT_ORIGIN", "http://*.example.com")],
+            "CLIENT_ORIGIN",
+        ),
         (&[("TRUSTED_PROXIES", "not-an-ip")], "TRUSTED_PROXIES"),
         (
             &[("RESET_PASSWORD_URL", "https://app.example.com/reset")],

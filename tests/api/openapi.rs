@@ -174,6 +174,31 @@ async fn document_describes_errors(backend: Backend) {
     );
 }
 
+async fn optional_fields_are_not_nullable(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let document = json_body(app.get("/openapi.json").await).await;
+    let schemas = &document["components"]["schemas"];
+    // The server rejects `null` for these fields, so the document must not offer it.
+    assert_eq!(
+        schemas["RegisterRequest"]["properties"]["photo"]["type"],
+        "string"
+    );
+    assert_eq!(
+        schemas["UpdatePostRequest"]["properties"]["title"]["type"],
+        "string"
+    );
+    assert_eq!(
+        schemas["CreatePostRequest"]["properties"]["title"]["maxLength"],
+        255
+    );
+    let photo_null = json!({
+        "name": "Ann", "email": "ann@example.com", "photo": null,
+        "password": "correct-horse-1", "passwordConfirm": "correct-horse-1"
+    });
+    let response = app.post_json("/api/auth/register", &photo_null).await;
+    assert_eq!(response.status(), StatusCode::UNPROCESSABLE_ENTITY);
+}
+
 async fn operation_ids_are_unique(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     let document = json_body(app.get("/openapi.json").await).await;
@@ -358,5 +383,6 @@ on_both_backends!(
     document_matches_routes,
     document_describes_errors,
     operation_ids_are_unique,
+    optional_fields_are_not_nullable,
     swagger_ui_works_offline
 );
