@@ -284,14 +284,7 @@ async fn stalled_reader_disconnected(backend: Backend) {
     let content = "x".repeat(100_000);
     for index in 0..90 {
         let body = json!({ "title": format!("Post {index}"), "content": content, "category": "c", "image": "i" });
-        let response = app
-            .bare_client()
-            .post(app.url("/api/posts"))
-            .bearer_auth(&token)
-            .json(&body)
-            .send()
-            .await
-            .unwrap();
+        let response = app.post_json_with_token("/api/posts", &token, &body).await;
         assert_eq!(response.status(), StatusCode::CREATED);
     }
     let full = app

@@ -220,6 +220,17 @@ impl TestApp {
             .expect("request sent")
     }
 
+    /// Posts `body` as JSON with a bearer token and no cookies.
+    pub async fn post_json_with_token(&self, path: &str, token: &str, body: &Value) -> Response {
+        self.bare_client()
+            .post(self.url(path))
+            .bearer_auth(token)
+            .json(body)
+            .send()
+            .await
+            .expect("request sent")
+    }
+
     pub async fn register(&self, name: &str, email: &str) -> Response {
         self.post_json(
             "/api/auth/register",

@@ -66,6 +66,17 @@ async fn smtp_outage_delivers_later(backend: Backend) {
     );
 }
 
+/// Waits until the first outbox email is marked failed.
+async fn wait_until_failed(app: &TestApp) {
+    wait_until(15, "the email marked failed", || async {
+        outbox_rows(app)
+            .await
+            .first()
+            .is_some_and(|(status, _)| status == "failed")
+    })
+    .await;
+}
+
 async fn permanent_rejection_marks_failed(backend: Backend) {
     let options = Options {
         args: vec!["--email-max-attempts".into(), "3".into()],
@@ -78,13 +89,7 @@ async fn permanent_rejection_marks_failed(backend: Backend) {
         StatusCode::CREATED
     );
 
-    wait_until(15, "the email marked failed", || async {
-        outbox_rows(&app)
-            .await
-            .first()
-            .is_some_and(|(status, _)| status == "failed")
-    })
-    .await;
+    wait_until_failed(&app).await;
     assert_eq!(outbox_rows(&app).await, vec![("failed".to_owned(), 3)]);
     assert_eq!(app.smtp.recipient_attempts(), 3, "one SMTP attempt per try");
     tokio::time::sleep(Duration::from_millis(600)).await;
@@ -280,13 +285,7 @@ async fn registration_answers_while_smtp_hangs(backend: Backend) {
 
     // EMAIL_TIMEOUT bounds the whole delivery, not only the connect, so the
     // silent server costs each attempt one second and the email fails.
-    wait_until(15, "the email marked failed", || async {
-        outbox_rows(&app)
-            .await
-            .first()
-            .is_some_and(|(status, _)| status == "failed")
-    })
-    .await;
+    wait_until_failed(&app).await;
     assert_eq!(outbox_rows(&app).await, vec![("failed".to_owned(), 2)]);
 }
 
@@ -311,13 +310,7 @@ async fn credentials_require_starttls(backend: Backend) {
         app.register("Ann", "ann@example.com").await.status(),
         StatusCode::CREATED
     );
-    wait_until(15, "the email marked failed", || async {
-        outbox_rows(&app)
-            .await
-            .first()
-            .is_some_and(|(status, _)| status == "failed")
-    })
-    .await;
+    wait_until_failed(&app).await;
     assert_eq!(
         app.smtp.auth_attempts(),
         0,

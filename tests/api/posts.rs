@@ -411,14 +411,7 @@ async fn create_rejects_blank_and_control(backend: Backend) {
     // Line breaks are fine in the content.
     let mut body = valid.clone();
     body["content"] = json!("line one\nline two\ttabbed");
-    let response = app
-        .bare_client()
-        .post(app.url("/api/posts"))
-        .bearer_auth(&token)
-        .json(&body)
-        .send()
-        .await
-        .unwrap();
+    let response = app.post_json_with_token("/api/posts", &token, &body).await;
     assert_eq!(response.status(), StatusCode::CREATED);
 }
 
