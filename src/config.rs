@@ -575,6 +575,11 @@ impl ConfigArgs {
                 format!("{raw:?} must not have a query or fragment"),
             ));
         }
+        // The default URL has port 0 when PORT=0 picks a free port; a
+        // configured URL with port 0 is a mistake.
+        if self.public_url.is_some() && url.port() == Some(0) {
+            return Err(invalid("PUBLIC_URL", format!("{raw:?} has port 0")));
+        }
         // Every email link starts with this URL, so credentials in it would
         // go to every recipient.
         if !url.username().is_empty() || url.password().is_some() {
@@ -745,7 +750,7 @@ impl ConfigArgs {
                 .query_pairs()
                 .find(|(key, _)| key == "tls")
                 .map(|(_, value)| value.into_owned());
-            if let Some(tls) = tls
+            if let Some(tls) = &tls
                 && (parsed.scheme() != "smtp"
                     || !matches!(tls.as_str(), "required" | "opportunistic"))
             {
@@ -756,6 +761,16 @@ impl ConfigArgs {
                     ),
                 ));
             }
+            // Without required TLS, lettre would send the password in plain
+            // text to a server (or an attacker in between) without STARTTLS.
+            let has_credentials = !parsed.username().is_empty() || parsed.password().is_some();
+            if has_credentials && parsed.scheme() == "smtp" && tls.as_deref() != Some("required") {
+                return Err(invalid(
+                    "EMAIL_URL",
+                    "credentials need TLS: use smtp://…?tls=required or smtps://, \
+                     or EMAIL_HOST with EMAIL_TLS=none to send them unencrypted on purpose",
+                ));
+            }
             EmailTransportSettings::SmtpUrl {
                 url: url.clone(),
                 timeout,
@@ -763,6 +778,9 @@ impl ConfigArgs {
         } else if let Some(host) = &self.email_host {
             if host.trim().is_empty() {
                 return Err(invalid("EMAIL_HOST", "must not be empty"));
+            }
+            if self.email_port == 0 {
+                return Err(invalid("EMAIL_PORT", "must be from 1 to 65535"));
             }
             let credentials = match (&self.email_username, &self.email_password) {
                 (Some(user), Some(password)) => Some((user.clone(), password.clone())),
@@ -927,8 +945,27 @@ fn parse_origins(raw: &str) -> Result<Vec<HeaderValue>, ConfigError> {
                 format!("{origin:?} must be an http:// or https:// origin"),
             ));
         }
+        if !url.username().is_empty()
+            || url.password().is_some()
+            || url.path() != "/"
+            || url.query().is_some()
+            || url.fragment().is_some()
+        {
+            return Err(invalid(
+                "CLIENT_ORIGIN",
+                format!(
+                    "{origin:?} must be only scheme, host and port, such as https://app.example.com"
+                ),
+            ));
+        }
         // Browsers send the origin without a path, so compare against that form.
         let normalized = url.origin().ascii_serialization();
+        if normalized.contains('*') {
+            return Err(invalid(
+                "CLIENT_ORIGIN",
+                format!("{origin:?}: wildcards are not supported; list each origin"),
+            ));
+        }
         let value = HeaderValue::from_str(&normalized)
             .map_err(|_| invalid("CLIENT_ORIGIN", format!("{origin:?} is not a valid origin")))?;
         origins.push(value);

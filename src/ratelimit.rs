@@ -18,6 +18,10 @@ use ipnet::IpNet;
 use crate::app::AppState;
 use crate::error::ApiError;
 
+/// The largest count a limit accepts; each counted event takes memory until
+/// it leaves the window.
+const MAX_COUNT: u32 = 100_000;
+
 /// At most `count` events per `window`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Limit {
@@ -51,6 +55,10 @@ impl FromStr for Limit {
         };
         if count == 0 || amount == 0 {
             return Err(invalid());
+        }
+        // Each counted event is kept until it leaves the window.
+        if count > MAX_COUNT {
+            return Err(format!("{raw:?} allows more than {MAX_COUNT} events"));
         }
         let window = Duration::from_secs(amount.saturating_mul(seconds));
         if window > crate::config::MAX_DURATION {

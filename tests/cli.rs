@@ -108,6 +108,39 @@ fn invalid_settings_are_named() {
             &[("CLIENT_ORIGIN", "http://*.example.com")],
             "CLIENT_ORIGIN",
         ),
+        (
+            &[("CLIENT_ORIGIN", "http://%2A.example.com")],
+            "CLIENT_ORIGIN",
+        ),
+        (
+            &[("CLIENT_ORIGIN", "http://user:pw@example.com")],
+            "CLIENT_ORIGIN",
+        ),
+        (
+            &[("CLIENT_ORIGIN", "http://example.com/path")],
+            "CLIENT_ORIGIN",
+        ),
+        (&[("PUBLIC_URL", "http://example.com:0")], "PUBLIC_URL"),
+        (
+            &[("EMAIL_HOST", "127.0.0.1"), ("EMAIL_PORT", "0")],
+            "EMAIL_PORT",
+        ),
+        (
+            &[("RATE_LIMIT_LOGIN_IP", "4294967295/1s")],
+            "RATE_LIMIT_LOGIN_IP",
+        ),
+        // SMTP credentials must not travel without TLS.
+        (
+            &[(
+                "EMAIL_URL",
+                "smtp://u:pw@mail.example.com?tls=opportunistic",
+            )],
+            "EMAIL_URL",
+        ),
+        (
+            &[("EMAIL_URL", "smtp://u:pw@mail.example.com")],
+            "EMAIL_URL",
+        ),
         (&[("TRUSTED_PROXIES", "not-an-ip")], "TRUSTED_PROXIES"),
         (
             &[("RESET_PASSWORD_URL", "https://app.example.com/reset")],
