@@ -26,15 +26,16 @@ find_pg_bin() {
   [ -n "$initdb" ] && dirname "$initdb"
 }
 
-free_port() {
-  local port
+# Prints up to $1 ports of 55432-55532 that nothing listens on, in order.
+free_ports() {
+  local port found=0
   for port in $(seq 55432 55532); do
     if ! (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
       echo "$port"
-      return 0
+      found=$((found + 1))
+      [ "$found" -lt "$1" ] || return 0
     fi
   done
-  return 1
 }
 
 start_postgres() {
@@ -46,7 +47,6 @@ start_postgres() {
     as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null
     bin_dir=$(find_pg_bin)
   fi
-  port=$(free_port) || { log "no free port in 55432-55532 for PostgreSQL"; exit 1; }
   data_dir=$(mktemp -d /tmp/postgate-test-pg.XXXXXX)
   # initdb refuses to run as root, so a root shell runs the server as the
   # postgres user that the Debian package creates.
@@ -54,17 +54,31 @@ start_postgres() {
     chown postgres:postgres "$data_dir"
     run_as=(runuser -u postgres --)
   fi
-  log "starting PostgreSQL from $bin_dir on 127.0.0.1:$port (data in $data_dir)"
-  # The postgres user may not be allowed into the current folder.
-  cd /
-  "${run_as[@]}" "$bin_dir/initdb" -D "$data_dir/db" -U postgres --auth=trust -E UTF8 --locale=C.UTF-8 >/dev/null
-  "${run_as[@]}" "$bin_dir/pg_ctl" -D "$data_dir/db" -l "$data_dir/server.log" -w -o \
-    "-p $port -k $data_dir -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off -c max_connections=300" \
-    start >/dev/null
-  cd - >/dev/null
   PG_STOP=("${run_as[@]}" "$bin_dir/pg_ctl" -D "$data_dir/db" -m fast -w stop)
   PG_DATA_DIR=$data_dir
   trap stop_postgres EXIT
+  # The postgres user may not be allowed into the current folder.
+  cd /
+  "${run_as[@]}" "$bin_dir/initdb" -D "$data_dir/db" -U postgres --auth=trust -E UTF8 --locale=C.UTF-8 >/dev/null
+  # A port that nothing listens on can still be taken, for example by a
+  # connection of an earlier run in TIME-WAIT, so try the next on failure.
+  local started=""
+  for port in $(free_ports 5); do
+    log "starting PostgreSQL from $bin_dir on 127.0.0.1:$port (data in $data_dir)"
+    if "${run_as[@]}" "$bin_dir/pg_ctl" -D "$data_dir/db" -l "$data_dir/server.log" -w -o \
+      "-p $port -k $data_dir -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off -c max_connections=300" \
+      start >/dev/null; then
+      started=yes
+      break
+    fi
+    log "PostgreSQL did not start on port $port; trying another"
+  done
+  if [ -z "$started" ]; then
+    log "PostgreSQL did not start; its log follows"
+    cat "$data_dir/server.log" >&2
+    exit 1
+  fi
+  cd - >/dev/null
   export POSTGATE_TEST_DATABASE_URL="postgres://postgres@127.0.0.1:$port/postgres"
 }
 
