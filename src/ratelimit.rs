@@ -224,7 +224,7 @@ fn client_ip(peer: IpAddr, headers: &axum::http::HeaderMap, trusted: &[IpNet]) -
         .collect();
     let mut nearest = peer;
     for entry in entries.iter().rev() {
-        // Every entry left of one that does not parse may come from the
+        // The entries to the left of an unparsable one may come from the
         // client, so the nearest trusted hop is the last reliable address.
         let Some(ip) = parse_forwarded_entry(entry) else {
             return nearest;

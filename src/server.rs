@@ -1,9 +1,11 @@
-//! The HTTP accept loop. It replaces `axum::serve` because that offers no
-//! header read timeout and no write timeout: without them, clients that
-//! never finish their request head, or never read their response, hold a
-//! connection (and the response in memory) for ever, until the server can
-//! accept no one else. Only HTTP/1.1 is served: the TLS proxy in front
-//! speaks it, and HTTP/2 over plain TCP would need timeouts of its own.
+//! The HTTP accept loop. It replaces `axum::serve`, which offers no header
+//! read timeout and no write timeout. Without them, a client that never
+//! finishes its request head, or never reads its response, holds a
+//! connection and the buffered response for ever, and enough such clients
+//! leave the server unable to accept anyone.
+//!
+//! Only HTTP/1.1 is served, because the TLS proxy in front speaks it and
+//! HTTP/2 over plain TCP would need timeouts of its own.
 
 use std::convert::Infallible;
 use std::future::Future;

@@ -132,9 +132,9 @@ pub async fn forgot_password(
         let Some(user) = store::find_by_email(&state.db, &email).await? else {
             return Ok(());
         };
-        // Unverified accounts get a link too: whoever registered the
-        // address first, the mailbox owner can then take the account over
-        // with a reset, which also verifies it.
+        // Unverified accounts get a link too, so the owner of the mailbox
+        // can take over an account that someone else registered with the
+        // address. The reset also verifies the account.
         let reset = password_reset_email(&state, user.id, &user.name, &user.email)?;
         let now = db::now();
         let expires_at = now + to_chrono(state.settings.tokens.reset_ttl);
