@@ -35,7 +35,7 @@ use crate::email::worker::Worker;
 use crate::error::detail_response;
 use crate::ratelimit::{RateLimiter, RateLimits};
 use crate::telemetry::{REQUEST_ID_HEADER, request_context};
-use crate::validation::MAX_BODY_BYTES;
+use crate::validation::{BODY_TOO_LARGE, MAX_BODY_BYTES};
 use crate::{auth, posts, users};
 
 /// Everything a handler needs; cheap to clone.
@@ -261,6 +261,9 @@ fn cors_layer(settings: &Settings) -> CorsLayer {
         .max_age(Duration::from_secs(600))
 }
 
+/// The `detail` of the 403 for a cookie-authenticated cross-site request.
+const CROSS_SITE_REJECTED: &str = "Cross-site request rejected: Origin is not allowed";
+
 /// Rejects a state-changing request that only cookies authenticate when its
 /// `Origin` is neither the server's own nor an allowed CORS origin. SameSite=Lax
 /// cookies already stay off cross-site POSTs in current browsers; this also
@@ -297,10 +300,7 @@ async fn reject_cross_site_cookie_requests(
     let is_logout = request.uri().path().trim_end_matches('/') == "/api/auth/logout";
     if is_logout && is_other_site_fetch(headers) && origin_allowed != Some(true) {
         tracing::warn!(origin = ?origin, "rejected a cross-site request to logout");
-        return detail_response(
-            StatusCode::FORBIDDEN,
-            "Cross-site request rejected: Origin is not allowed",
-        );
+        return detail_response(StatusCode::FORBIDDEN, CROSS_SITE_REJECTED);
     }
     let safe_method = matches!(
         *request.method(),
@@ -310,10 +310,7 @@ async fn reject_cross_site_cookie_requests(
         return next.run(request).await;
     }
     tracing::warn!(origin = ?origin, "rejected a cookie-authenticated request from another origin");
-    detail_response(
-        StatusCode::FORBIDDEN,
-        "Cross-site request rejected: Origin is not allowed",
-    )
+    detail_response(StatusCode::FORBIDDEN, CROSS_SITE_REJECTED)
 }
 
 /// Rejects with 413 at once when `Content-Length` announces a body over the limit,
@@ -328,7 +325,7 @@ async fn reject_declared_oversized_body(
         .and_then(|value| value.to_str().ok())
         .and_then(|value| value.trim().parse::<u64>().ok());
     if declared.is_some_and(|length| length > MAX_BODY_BYTES as u64) {
-        return detail_response(StatusCode::PAYLOAD_TOO_LARGE, "Request body is too large");
+        return detail_response(StatusCode::PAYLOAD_TOO_LARGE, BODY_TOO_LARGE);
     }
     next.run(request).await
 }

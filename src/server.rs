@@ -1,6 +1,6 @@
 //! The HTTP accept loop. It replaces `axum::serve`, which offers no header
 //! read timeout and no write timeout. Without them, a client that never
-//! finishes its request head, or never reads its response, holds a
+//! finishes its request head, or never reads its response, keeps a
 //! connection and the buffered response for ever, and enough such clients
 //! leave the server unable to accept anyone.
 //!

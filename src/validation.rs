@@ -16,6 +16,9 @@ use crate::error::{ApiError, FieldError};
 /// surrogate pair (`\uD83D\uDE00`, 12 bytes), with room for the other fields.
 pub const MAX_BODY_BYTES: usize = 2 * 1024 * 1024;
 
+/// The `detail` of the 413 for a body over [`MAX_BODY_BYTES`].
+pub const BODY_TOO_LARGE: &str = "Request body is too large";
+
 /// A request body parsed as JSON. A missing `Content-Type` is read as JSON, as
 /// the reference app does. Any other non-JSON type is rejected with 415, so
 /// that a cross-site HTML form cannot post to the API.
@@ -52,7 +55,7 @@ impl<S: Send + Sync> FromRequest<S> for JsonBody {
             .await
             .map_err(|rejection| {
                 if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
-                    ApiError::client(StatusCode::PAYLOAD_TOO_LARGE, "Request body is too large")
+                    ApiError::client(StatusCode::PAYLOAD_TOO_LARGE, BODY_TOO_LARGE)
                 } else {
                     ApiError::bad_request("Request body could not be read")
                 }

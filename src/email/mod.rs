@@ -51,7 +51,7 @@ pub struct RenderedEmail {
 
 impl Mailer {
     pub fn new(settings: &EmailSettings) -> anyhow::Result<Self> {
-        let (transport, outbox_dir) = match &settings.transport {
+        let (transport, outbox_dir, delivery_timeout) = match &settings.transport {
             EmailTransportSettings::Smtp {
                 host,
                 port,
@@ -75,14 +75,14 @@ impl Mailer {
                     builder = builder
                         .credentials(Credentials::new(user.clone(), password.expose().to_owned()));
                 }
-                (Transport::Smtp(builder.build()), None)
+                (Transport::Smtp(builder.build()), None, *timeout)
             }
             EmailTransportSettings::SmtpUrl { url, timeout } => {
                 let transport = AsyncSmtpTransport::<Tokio1Executor>::from_url(url.expose())
                     .context("invalid EMAIL_URL")?
                     .timeout(Some(*timeout))
                     .build();
-                (Transport::Smtp(transport), None)
+                (Transport::Smtp(transport), None, *timeout)
             }
             EmailTransportSettings::Files { dir } => {
                 std::fs::create_dir_all(dir).with_context(|| {
@@ -94,13 +94,9 @@ impl Mailer {
                 (
                     Transport::Files(AsyncFileTransport::new(dir)),
                     Some(dir.clone()),
+                    FILE_WRITE_TIMEOUT,
                 )
             }
-        };
-        let delivery_timeout = match &settings.transport {
-            EmailTransportSettings::Smtp { timeout, .. }
-            | EmailTransportSettings::SmtpUrl { timeout, .. } => *timeout,
-            EmailTransportSettings::Files { .. } => FILE_WRITE_TIMEOUT,
         };
         Ok(Self {
             transport,
