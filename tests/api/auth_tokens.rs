@@ -35,6 +35,17 @@ async fn me_with(app: &TestApp, token: &str) -> reqwest::Response {
     app.get_with_token("/api/users/me", token).await
 }
 
+/// Signs `claims` with the server's own key, in the header of `original`, and
+/// checks that `/api/users/me` rejects the token with 401.
+async fn assert_resigned_rejected(app: &TestApp, original: &str, claims: &Value) {
+    assert_detail(
+        me_with(app, &sign(app, original, claims)).await,
+        StatusCode::UNAUTHORIZED,
+        INVALID,
+    )
+    .await;
+}
+
 async fn missing_token_is_rejected(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     let response = app
@@ -162,12 +173,7 @@ async fn expired_token_is_rejected(backend: Backend) {
     claims["iat"] = json!(now - 7200);
     claims["nbf"] = json!(now - 7200);
     claims["exp"] = json!(now - 3600);
-    assert_detail(
-        me_with(&app, &sign(&app, &token, &claims)).await,
-        StatusCode::UNAUTHORIZED,
-        INVALID,
-    )
-    .await;
+    assert_resigned_rejected(&app, &token, &claims).await;
 }
 
 async fn resigned_valid_token_is_accepted(backend: Backend) {
@@ -186,12 +192,7 @@ async fn future_nbf_is_rejected(backend: Backend) {
     let token = app.signed_in_user("Ann", "ann@example.com").await;
     let mut claims = claims_of(&token);
     claims["nbf"] = json!(chrono::Utc::now().timestamp() + 600);
-    assert_detail(
-        me_with(&app, &sign(&app, &token, &claims)).await,
-        StatusCode::UNAUTHORIZED,
-        INVALID,
-    )
-    .await;
+    assert_resigned_rejected(&app, &token, &claims).await;
 }
 
 async fn refresh_token_is_not_access(backend: Backend) {
@@ -199,12 +200,7 @@ async fn refresh_token_is_not_access(backend: Backend) {
     let token = app.signed_in_user("Ann", "ann@example.com").await;
     let mut claims = claims_of(&token);
     claims["type"] = json!("refresh");
-    assert_detail(
-        me_with(&app, &sign(&app, &token, &claims)).await,
-        StatusCode::UNAUTHORIZED,
-        INVALID,
-    )
-    .await;
+    assert_resigned_rejected(&app, &token, &claims).await;
 }
 
 async fn non_uuid_subject_is_rejected(backend: Backend) {
@@ -212,12 +208,7 @@ async fn non_uuid_subject_is_rejected(backend: Backend) {
     let token = app.signed_in_user("Ann", "ann@example.com").await;
     let mut claims = claims_of(&token);
     claims["sub"] = json!("ann@example.com");
-    assert_detail(
-        me_with(&app, &sign(&app, &token, &claims)).await,
-        StatusCode::UNAUTHORIZED,
-        INVALID,
-    )
-    .await;
+    assert_resigned_rejected(&app, &token, &claims).await;
 }
 
 async fn missing_session_claim_is_rejected(backend: Backend) {
@@ -225,12 +216,7 @@ async fn missing_session_claim_is_rejected(backend: Backend) {
     let token = app.signed_in_user("Ann", "ann@example.com").await;
     let mut claims = claims_of(&token);
     claims.as_object_mut().unwrap().remove("sid");
-    assert_detail(
-        me_with(&app, &sign(&app, &token, &claims)).await,
-        StatusCode::UNAUTHORIZED,
-        INVALID,
-    )
-    .await;
+    assert_resigned_rejected(&app, &token, &claims).await;
 }
 
 async fn alg_none_is_rejected(backend: Backend) {

@@ -667,8 +667,8 @@ async fn oversized_body_rejected(backend: Backend) {
     assert_eq!(total_posts(&app, &token).await, 0, "no post was created");
 }
 
-/// A client that announces a body over the limit gets 413 at once, without
-/// the server waiting for the body.
+/// Checks that a client that announces a body over the limit gets 413 at
+/// once, without the server waiting for the body.
 async fn declared_oversized_body_rejected(backend: Backend) {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
 

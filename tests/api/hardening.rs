@@ -185,8 +185,8 @@ async fn cross_site_logout_navigation_rejected(backend: Backend) {
     assert_eq!(same_site.status(), StatusCode::OK);
 }
 
-/// A front end on another site that CLIENT_ORIGIN allows may log out, with
-/// its cookies or with a bearer token.
+/// Checks that a front end on another site that CLIENT_ORIGIN allows may log
+/// out, with its cookies or with a bearer token.
 async fn allowed_cross_site_logout_passes(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     let token = app.signed_in_user("Ann", "ann@example.com").await;
@@ -228,8 +228,9 @@ async fn allowed_cross_site_logout_passes(backend: Backend) {
     );
 }
 
-/// A client that never finishes its request head loses the connection after
-/// HEADER_READ_TIMEOUT, so such clients cannot pile up; others are served.
+/// Checks that a client that never finishes its request head loses the
+/// connection after HEADER_READ_TIMEOUT, so such clients cannot pile up, and
+/// that others are still served.
 async fn unfinished_request_head_closed(backend: Backend) {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
@@ -273,9 +274,9 @@ async fn unfinished_request_head_closed(backend: Backend) {
     );
 }
 
-/// A client that requests a large response and never reads it loses the
-/// connection once the server's writes have stalled for REQUEST_TIMEOUT, so
-/// it cannot hold the buffered response in memory for ever.
+/// Checks that a client that requests a large response and never reads it
+/// loses the connection once the server's writes have stalled for
+/// REQUEST_TIMEOUT, so it cannot keep the buffered response in memory.
 async fn stalled_reader_disconnected(backend: Backend) {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
 

@@ -357,7 +357,7 @@ pub struct SmtpSink {
     /// Number of `RCPT TO` commands seen, accepted or not.
     recipient_attempts: Arc<AtomicUsize>,
     /// Number of `AUTH` commands seen. The sink offers AUTH but no STARTTLS,
-    /// so any AUTH it sees came over plain text.
+    /// so any AUTH it receives came over plain text.
     auth_attempts: Arc<AtomicUsize>,
 }
 

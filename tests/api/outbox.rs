@@ -290,7 +290,7 @@ async fn registration_answers_while_smtp_hangs(backend: Backend) {
 }
 
 /// With credentials, the default opportunistic TLS becomes required
-/// STARTTLS: a server that offers no STARTTLS never sees the password.
+/// STARTTLS: a server that offers no STARTTLS never receives the password.
 async fn credentials_require_starttls(backend: Backend) {
     let options = Options {
         args: vec![

@@ -39,6 +39,16 @@ async fn refresh_with(app: &TestApp, refresh_token: &str) -> reqwest::Response {
         .unwrap()
 }
 
+/// Checks that refreshing with `refresh_token` fails with 401.
+async fn assert_cannot_refresh(app: &TestApp, refresh_token: &str) {
+    assert_detail(
+        refresh_with(app, refresh_token).await,
+        StatusCode::UNAUTHORIZED,
+        CANNOT_REFRESH,
+    )
+    .await;
+}
+
 async fn spawn_with_reuse_interval(backend: Backend, seconds: u64) -> TestApp {
     let options = Options {
         args: vec!["--refresh-token-reuse-interval".into(), seconds.to_string()],
@@ -128,19 +138,9 @@ async fn refresh_reuse_revokes_session(backend: Backend) {
     let rotated = cookie_value(&response, "refresh_token").unwrap();
     tokio::time::sleep(std::time::Duration::from_millis(20)).await;
 
-    assert_detail(
-        refresh_with(&app, &refresh).await,
-        StatusCode::UNAUTHORIZED,
-        CANNOT_REFRESH,
-    )
-    .await;
+    assert_cannot_refresh(&app, &refresh).await;
     // The reuse revoked the whole session: its live refresh and access tokens too.
-    assert_detail(
-        refresh_with(&app, &rotated).await,
-        StatusCode::UNAUTHORIZED,
-        CANNOT_REFRESH,
-    )
-    .await;
+    assert_cannot_refresh(&app, &rotated).await;
     assert_detail(
         app.get_with_token("/api/users/me", &access).await,
         StatusCode::UNAUTHORIZED,
@@ -152,23 +152,13 @@ async fn refresh_reuse_revokes_session(backend: Backend) {
 async fn refresh_rejects_access_token(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     let access = app.signed_in_user("Ann", "ann@example.com").await;
-    assert_detail(
-        refresh_with(&app, &access).await,
-        StatusCode::UNAUTHORIZED,
-        CANNOT_REFRESH,
-    )
-    .await;
+    assert_cannot_refresh(&app, &access).await;
 }
 
 async fn refresh_rejects_garbage(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     for token in ["garbage", "a.b.c", "eyJhbGciOiJub25lIn0.e30."] {
-        assert_detail(
-            refresh_with(&app, token).await,
-            StatusCode::UNAUTHORIZED,
-            CANNOT_REFRESH,
-        )
-        .await;
+        assert_cannot_refresh(&app, token).await;
     }
     let malformed = app
         .bare_client()
@@ -190,12 +180,7 @@ async fn refresh_after_logout(backend: Backend) {
             .status(),
         StatusCode::OK
     );
-    assert_detail(
-        refresh_with(&app, &refresh).await,
-        StatusCode::UNAUTHORIZED,
-        CANNOT_REFRESH,
-    )
-    .await;
+    assert_cannot_refresh(&app, &refresh).await;
 }
 
 async fn refresh_for_deleted_user(backend: Backend) {
@@ -204,12 +189,7 @@ async fn refresh_for_deleted_user(backend: Backend) {
     let (_, refresh) = login_tokens(&app, "ann@example.com").await;
     app.execute("DELETE FROM users WHERE email = $1", "ann@example.com")
         .await;
-    assert_detail(
-        refresh_with(&app, &refresh).await,
-        StatusCode::UNAUTHORIZED,
-        CANNOT_REFRESH,
-    )
-    .await;
+    assert_cannot_refresh(&app, &refresh).await;
 }
 
 async fn logout_clears_cookies(backend: Backend) {
@@ -410,12 +390,7 @@ async fn logout_all_revokes_everything(backend: Backend) {
         app.get_with_token("/api/users/me", &second).await.status(),
         StatusCode::UNAUTHORIZED
     );
-    assert_detail(
-        refresh_with(&app, &refresh).await,
-        StatusCode::UNAUTHORIZED,
-        CANNOT_REFRESH,
-    )
-    .await;
+    assert_cannot_refresh(&app, &refresh).await;
 }
 
 async fn auth_responses_are_not_cached(backend: Backend) {
